@@ -1,0 +1,3 @@
+from ldns_sim.cli import main
+
+raise SystemExit(main())
