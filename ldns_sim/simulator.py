@@ -1,0 +1,175 @@
+"""From a model bundle to spikes: offline trials, and the chunk generator the engine streams.
+
+    latents (diffusion) -> rates = AE.decode(latents) -> counts (spike history or Poisson)
+
+No clock, no I/O. The transpose from torch's (B, C, L) to the edge's (samples, channels)
+happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ldns_sim.bundle import ModelBundle
+from ldns_sim.core import Chunk, ChunkGenerator
+from ldns_sim.diffusion.autoregressive import AutoregressiveSampler
+from ldns_sim.diffusion.sampler import sample_loop
+from ldns_sim.diffusion.schedule import NoiseSchedule
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    n_steps: int = 10
+    """Reverse steps: per bin (streaming sampler) or per window (window sampler)."""
+    eta: float = 0.0
+    clip: float | None = 5.0
+    use_history: bool = True
+    mode: str = "stream"
+    """'stream': causal denoiser, bin by bin (what `ldns-sim stream` emits);
+    'window': the published bidirectional whole-window denoiser."""
+
+
+@dataclass(frozen=True)
+class GeneratedTrials:
+    counts: np.ndarray  # (n_trials, n_bins, n_neurons) int16
+    rates: np.ndarray  # (n_trials, n_bins, n_neurons) float32, counts per bin
+    latents: np.ndarray  # (n_trials, n_bins, n_latents) float32, un-normalised
+
+
+def direction_features(direction_rad: np.ndarray | None, n: int) -> torch.Tensor | None:
+    if direction_rad is None:
+        return None
+    angle = torch.as_tensor(np.broadcast_to(direction_rad, (n,)), dtype=torch.float32)
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)  # (B, 2)
+
+
+def _counts(bundle: ModelBundle, rates: torch.Tensor, use_history: bool,
+            generator: torch.Generator) -> torch.Tensor:
+    if use_history and bundle.history is not None:
+        return bundle.history.sample(rates, generator)
+    return torch.poisson(rates, generator=generator)
+
+
+@torch.no_grad()
+def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
+                  behaviour: np.ndarray | None = None, direction_rad: np.ndarray | None = None,
+                  settings: SamplerSettings = SamplerSettings(), seed: int = 0,
+                  batch: int = 256) -> GeneratedTrials:
+    """Generate ``n_trials`` windows of ``n_bins`` bins.
+
+    Parameters
+    ----------
+    behaviour
+        (n_trials, n_bins, n_behaviour) behaviour in the data's units, for a
+        velocity-conditioned model.
+    direction_rad
+        (n_trials,) reach angles, for a direction-conditioned model.
+    """
+    meta = bundle.meta
+    if meta.condition == "velocity" and behaviour is None:
+        raise ValueError("this model is conditioned on velocity: give behaviour to sample on")
+    if meta.condition == "direction" and direction_rad is None:
+        raise ValueError("this model is conditioned on direction: give directions to sample on")
+    generator = torch.Generator().manual_seed(seed)
+    schedule = NoiseSchedule()
+    out = {"counts": [], "rates": [], "latents": []}
+    for start in range(0, n_trials, batch):
+        n = min(batch, n_trials - start)
+        beh = None
+        if meta.condition == "velocity":
+            beh = torch.as_tensor(behaviour[start:start + n], dtype=torch.float32)
+            beh = (beh / bundle.behaviour_scale).transpose(1, 2)  # (B, n_beh, L)
+        direction = None
+        if meta.condition == "direction":
+            direction = direction_features(np.asarray(direction_rad)[start:start + n], n)
+        z = _sample_latents(bundle, schedule, settings, n, n_bins, beh, direction, generator)
+        z = bundle.denormalise_latents(z)  # (B, Z, L)
+        rates = bundle.ae.decode(z)  # (B, N, L)
+        counts = _counts(bundle, rates, settings.use_history, generator)
+        out["counts"].append(counts.transpose(1, 2).numpy().astype(np.int16))
+        out["rates"].append(rates.transpose(1, 2).numpy().astype(np.float32))
+        out["latents"].append(z.transpose(1, 2).numpy().astype(np.float32))
+    return GeneratedTrials(**{k: np.concatenate(v) for k, v in out.items()})
+
+
+def _sample_latents(bundle, schedule, settings, n, n_bins, beh, direction, generator):
+    if settings.mode == "stream":
+        sampler = AutoregressiveSampler(bundle.denoiser, schedule, settings.n_steps, settings.eta,
+                                        settings.clip, n_batch=n, direction=direction)
+        return sampler.sample(n_bins, beh, generator)
+    if settings.mode != "window":
+        raise ValueError(f"unknown sampler mode {settings.mode!r}; expected stream or window")
+    model = bundle.window_denoiser
+    if model is None:
+        raise ValueError("this bundle has no whole-window denoiser (train with "
+                         "--window-denoiser); use the streaming sampler")
+    z_T = torch.randn((n, bundle.meta.ae.n_latents, n_bins), generator=generator)
+
+    def predict(z, t):
+        return model(z, torch.full((n,), t), beh, direction)
+
+    return sample_loop(schedule, predict, z_T, settings.n_steps, settings.eta, generator,
+                       settings.clip)
+
+
+class StreamingGenerator(ChunkGenerator):
+    """The LDNS model as a ``ChunkGenerator``: each call emits the next bins of one stream.
+
+    State carried across chunks: the denoiser's recurrent context, the spike-history buffer,
+    and the random generator, so the same seed and the same condition log give a
+    bit-identical stream. Cost per bin: (n_steps + 1) recurrent denoiser passes, one decoder
+    pass and one history step (see docs/benchmarks.md for the measured latency).
+    """
+
+    def __init__(self, bundle: ModelBundle, settings: SamplerSettings = SamplerSettings(),
+                 seed: int = 0, bins_per_chunk: int = 1, direction_rad: float | None = None):
+        meta = bundle.meta
+        self.bundle = bundle
+        self.settings = settings
+        self.bin_s = meta.bin_s
+        self.bins_per_chunk = bins_per_chunk
+        self.meta_neuron_ids = tuple(meta.neuron_ids)
+        self.n_latents = meta.ae.n_latents
+        self.condition_names = tuple(meta.behaviour_names) if meta.condition == "velocity" else ()
+        self._generator = torch.Generator().manual_seed(seed)
+        direction = None
+        if meta.condition == "direction":
+            direction = direction_features(np.array([direction_rad or 0.0]), 1)
+        self._sampler = AutoregressiveSampler(bundle.denoiser, NoiseSchedule(), settings.n_steps,
+                                              settings.eta, settings.clip, 1, direction)
+        self._history = bundle.history if settings.use_history else None
+        self._buffer = None if self._history is None else self._history.initial_buffer(1)
+        self._inv_scale = (1.0 / bundle.behaviour_scale).unsqueeze(0)  # (1, n_beh)
+        self._seq = 0
+        self._bins_done = 0
+
+    @torch.inference_mode()
+    def _one_bin(self, condition_row: np.ndarray):
+        beh = None
+        if self.condition_names:
+            beh = torch.from_numpy(np.ascontiguousarray(condition_row, dtype=np.float32))
+            beh = beh.unsqueeze(0) * self._inv_scale  # (1, n_beh)
+        z = self._sampler.next_bin(beh, self._generator)  # (1, Z) normalised
+        z = z * self.bundle.latent_std + self.bundle.latent_mean
+        rates = self.bundle.ae.decode(z.unsqueeze(-1))[..., 0]  # (1, N)
+        if self._history is not None:
+            counts, self._buffer = self._history.sample_step(self._buffer, rates, self._generator)
+        else:
+            counts = torch.poisson(rates, generator=self._generator)
+        return counts[0], rates[0], z[0]
+
+    def next_chunk(self, condition: np.ndarray) -> Chunk:
+        rows = [self._one_bin(condition[i]) for i in range(self.bins_per_chunk)]
+        counts = torch.stack([r[0] for r in rows]).numpy().astype(np.int16)  # (n_bins, N)
+        rates = torch.stack([r[1] for r in rows]).numpy().astype(np.float32) / self.bin_s
+        latents = torch.stack([r[2] for r in rows]).numpy().astype(np.float32)
+        chunk = Chunk(seq=self._seq, first_bin=self._bins_done, counts=counts, rates_hz=rates,
+                      latents=latents,
+                      condition=np.asarray(condition, dtype=np.float32).reshape(
+                          self.bins_per_chunk, -1))
+        self._seq += 1
+        self._bins_done += self.bins_per_chunk
+        return chunk

@@ -1,0 +1,93 @@
+"""Hyperparameters of one training run, as frozen dataclasses (validated by pydantic at the CLI).
+
+Presets: ``default`` sizes models for minutes of CPU training on ~100 neurons at 50 ms bins
+(the shipped M1 model); ``lorenz`` follows the reference's Lorenz sizes where CPU time allows;
+``tiny`` is for tests. Every departure from the reference is named in its field's comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class AutoEncoderTrain:
+    n_latents: int = 16
+    n_hidden: int = 128
+    n_blocks: int = 3
+    n_state: int = 32
+    causal_encoder: bool = False
+    window_bins: int = 32
+    stride_bins: int = 4
+    batch_size: int = 64
+    epochs: int = 150
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    cd_prob: float = 0.5
+    l2_beta: float = 0.001
+    smooth_beta: float = 0.2
+    grad_clip: float = 2.0
+    warmup_frac: float = 0.05
+
+
+@dataclass(frozen=True)
+class DiffusionTrain:
+    n_hidden: int = 64
+    n_blocks: int = 3
+    n_state: int = 32
+    window_bins: int = 32
+    stride_bins: int = 4
+    batch_size: int = 64
+    epochs: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    loss_beta: float = 0.05
+    """SmoothL1 beta (reference: 0.05 for conditioned monkey models); 0 means MSE (Lorenz)."""
+    grad_clip: float = 1.0
+    warmup_frac: float = 0.05
+    train_window_denoiser: bool = False
+    """Also train the published bidirectional whole-window denoiser (offline sampling only)."""
+
+
+@dataclass(frozen=True)
+class HistoryTrain:
+    n_history: int = 5
+    iterations: int = 400
+    lr: float = 0.05
+    max_count: int = 20
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    condition: str = "velocity"
+    """velocity | direction | none."""
+    seed: int = 0
+    ae: AutoEncoderTrain = field(default_factory=AutoEncoderTrain)
+    diffusion: DiffusionTrain = field(default_factory=DiffusionTrain)
+    history: HistoryTrain = field(default_factory=HistoryTrain)
+
+
+def preset(name: str) -> TrainConfig:
+    """A named preset: ``default``, ``lorenz`` or ``tiny``."""
+    base = TrainConfig()
+    if name == "default":
+        return base
+    if name == "lorenz":
+        return replace(
+            base, condition="none",
+            ae=replace(base.ae, n_latents=8, n_hidden=128, window_bins=256, stride_bins=256,
+                       batch_size=64, epochs=60, cd_prob=0.2, l2_beta=0.01, smooth_beta=0.01),
+            diffusion=replace(base.diffusion, window_bins=256, stride_bins=256, batch_size=64,
+                              epochs=150, loss_beta=0.0, train_window_denoiser=True),
+            history=replace(base.history, n_history=20),
+        )
+    if name == "tiny":
+        return replace(
+            base,
+            ae=replace(base.ae, n_latents=4, n_hidden=32, n_blocks=1, n_state=8, window_bins=16,
+                       stride_bins=8, epochs=30, batch_size=32),
+            diffusion=replace(base.diffusion, n_hidden=32, n_blocks=2, n_state=8, window_bins=16,
+                              stride_bins=8, epochs=30, batch_size=32),
+            history=replace(base.history, iterations=100, n_history=3),
+        )
+    raise ValueError(f"unknown preset {name!r}; expected default, lorenz or tiny")

@@ -1,0 +1,167 @@
+"""``ldns-sim train``: autoencoder, then diffusion, then spike history, into one bundle.
+
+Each stage writes a resumable state under ``OUT/checkpoints/``; an interrupted run started
+again with the same arguments continues from the last saved epoch of the stage it was in
+(the stages before it are taken from their saved states).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ldns_sim.bundle import FORMAT_VERSION, BundleMeta, ModelBundle, package_versions, save_bundle
+from ldns_sim.core import SpikeData
+from ldns_sim.data.windows import make_windows
+from ldns_sim.errors import DataError
+from ldns_sim.nn.denoiser import DenoiserConfig
+from ldns_sim.train.config import TrainConfig
+from ldns_sim.train.fit_autoencoder import fit_autoencoder
+from ldns_sim.train.fit_diffusion import fit_denoiser
+from ldns_sim.train.fit_spike_history import fit_spike_history
+from ldns_sim.train.loop import init_distributed
+
+log = logging.getLogger(__name__)
+
+
+def data_fingerprint(data: SpikeData) -> str:
+    """sha256 over bin width, neuron ids and every trial's counts and behaviour."""
+    digest = hashlib.sha256(f"{data.bin_s:.9g}|{'|'.join(data.neuron_ids)}".encode())
+    for i, counts in enumerate(data.counts):
+        digest.update(np.ascontiguousarray(counts, dtype=np.int32).tobytes())
+        if data.behaviour is not None:
+            digest.update(np.ascontiguousarray(data.behaviour[i], dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _windows(data: SpikeData, n_bins: int, stride: int):
+    counts, behaviour, direction = make_windows(data, n_bins, stride)
+    counts_t = torch.as_tensor(counts, dtype=torch.float32).transpose(1, 2)  # (W, N, L)
+    beh_t = None if behaviour is None else torch.as_tensor(behaviour, dtype=torch.float32)
+    dir_t = None if direction is None else torch.as_tensor(direction, dtype=torch.float32)
+    return counts_t, beh_t, dir_t
+
+
+@torch.no_grad()
+def _encode(ae, counts: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([ae.encode(counts[i:i + batch]) for i in range(0, len(counts), batch)])
+
+
+def _check_condition(cfg: TrainConfig, data: SpikeData) -> None:
+    if cfg.condition not in ("velocity", "direction", "none"):
+        raise DataError(f"--condition {cfg.condition!r}: expected velocity, direction or none")
+    if cfg.condition == "velocity" and data.behaviour is None:
+        raise DataError(f"{data.source}: --condition velocity needs behaviour, the file has none")
+    if cfg.condition == "direction" and data.direction_rad is None:
+        raise DataError(f"{data.source}: --condition direction needs per-trial directions")
+
+
+def _condition_tensors(cfg, beh, direction, scale):
+    """Behaviour (W, L, B) -> normalised (W, B, L); direction (W,) -> (W, 2)."""
+    b = (beh / scale).transpose(1, 2) if cfg.condition == "velocity" else None
+    d = None
+    if cfg.condition == "direction":
+        d = torch.stack([torch.cos(direction), torch.sin(direction)], dim=-1)
+    return b, d
+
+
+def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: str = "model",
+                show_progress: bool = True) -> ModelBundle | None:
+    """Train every stage on ``data``'s train split (validation on its val split).
+
+    Returns the saved bundle on the main process (None on other ``torchrun`` ranks).
+    """
+    _check_condition(cfg, data)
+    dist = init_distributed()
+    out = Path(out_dir)
+    ckpt = out / "checkpoints"
+    t_start = time.perf_counter()
+    train, val = data.select("train"), data.select("val")
+    generator = torch.Generator().manual_seed(cfg.seed)
+    run_tag = hashlib.sha256(f"{data_fingerprint(data)}|{asdict(cfg)}".encode()).hexdigest()
+
+    ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
+    val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
+    ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, generator, dist,
+                                 ckpt / "autoencoder.pt", show_progress, run_tag)
+    t_ae = time.perf_counter() - t_start
+
+    dcfg = cfg.diffusion
+    d_counts, d_beh, d_dir = _windows(train, dcfg.window_bins, dcfg.stride_bins)
+    v_counts, v_beh, v_dir = _windows(val, dcfg.window_bins, dcfg.window_bins)
+    z_train = _encode(ae, d_counts)  # (W, Z, L)
+    latent_mean = z_train.mean(dim=(0, 2))
+    latent_std = z_train.std(dim=(0, 2)).clamp_min(1e-4)
+
+    def norm(z):
+        return (z - latent_mean[:, None]) / latent_std[:, None]
+
+    n_beh = train.n_behaviour if cfg.condition == "velocity" else 0
+    scale = torch.ones(max(n_beh, 1))
+    velocity_scale = 1.0
+    if cfg.condition == "velocity":
+        flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
+        scale = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
+        velocity_scale = float(np.percentile(np.linalg.norm(flat, axis=1), 95))
+    train_b, train_d = _condition_tensors(cfg, d_beh, d_dir, scale)
+    val_b, val_d = _condition_tensors(cfg, v_beh, v_dir, scale)
+    val_set = (norm(_encode(ae, v_counts)), val_b, val_d)
+
+    def denoiser_cfg(causal: bool) -> DenoiserConfig:
+        return DenoiserConfig(n_latents=cfg.ae.n_latents, n_hidden=dcfg.n_hidden,
+                              n_blocks=dcfg.n_blocks, n_state=dcfg.n_state, causal=causal,
+                              n_behaviour=n_beh, use_direction=cfg.condition == "direction")
+
+    denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
+                                 val_set, generator, dist, ckpt / "causal_denoiser.pt",
+                                 show_progress, run_tag)
+    report |= rep
+    window = None
+    if dcfg.train_window_denoiser:
+        window, rep = fit_denoiser(dcfg, denoiser_cfg(False), norm(z_train), train_b, train_d,
+                                   val_set, generator, dist, ckpt / "window_denoiser.pt",
+                                   show_progress, run_tag)
+        report |= rep
+    t_diffusion = time.perf_counter() - t_start - t_ae
+
+    with torch.no_grad():
+        ae_rates = torch.cat([ae(ae_counts[i:i + 256])[0] for i in range(0, len(ae_counts), 256)])
+    history, rep = fit_spike_history(cfg.history, ae_counts, ae_rates,
+                                     show_progress and dist.is_main)
+    report |= rep
+    report |= {"train_seconds_autoencoder": t_ae, "train_seconds_diffusion": t_diffusion,
+               "train_seconds_total": time.perf_counter() - t_start,
+               "n_train_trials": float(train.n_trials), "n_val_trials": float(val.n_trials)}
+    if not dist.is_main:
+        return None
+    meta = BundleMeta(
+        format_version=FORMAT_VERSION, name=name, package_version=package_versions()["ldns_sim"],
+        ae=ae.cfg, denoiser=denoiser.cfg, window_denoiser=None if window is None else window.cfg,
+        history=history.cfg, condition=cfg.condition,
+        behaviour_names=tuple(data.behaviour_names) if n_beh else (),
+        velocity_scale=velocity_scale, bin_s=data.bin_s, neuron_ids=tuple(data.neuron_ids),
+        window_bins=dcfg.window_bins, data_source=str(data.source),
+        data_fingerprint=data_fingerprint(data), train_config=asdict(cfg),
+        versions=package_versions(), metrics={k: float(v) for k, v in report.items()},
+        seed=cfg.seed,
+    )
+    bundle = ModelBundle(meta=meta, ae=ae, denoiser=denoiser, window_denoiser=window,
+                         history=history, latent_mean=latent_mean, latent_std=latent_std,
+                         behaviour_scale=scale)
+    save_bundle(bundle, out)
+    log.info("saved model bundle to %s", out)
+    return bundle
+
+
+def with_overrides(cfg: TrainConfig, **stage_overrides) -> TrainConfig:
+    """``with_overrides(cfg, ae={'epochs': 5})``: a copy with some stage fields replaced."""
+    for stage, fields in stage_overrides.items():
+        cfg = replace(cfg, **{stage: replace(getattr(cfg, stage), **fields)})
+    return cfg
+
