@@ -1,0 +1,73 @@
+"""Fixed-length windows over SpikeData, and behaviour statistics (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ldns_sim.core import SpikeData
+from ldns_sim.errors import DataError
+
+
+def make_windows(data: SpikeData, n_bins: int, stride_bins: int
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Cut every trial into windows of ``n_bins`` bins, starting every ``stride_bins`` bins.
+
+    Trials shorter than ``n_bins`` are skipped; a trial's tail that does not fill a window
+    is left out.
+
+    Parameters
+    ----------
+    data
+        The recording.
+    n_bins
+        Window length in bins.
+    stride_bins
+        Bins between the starts of consecutive windows of one trial.
+
+    Returns
+    -------
+    counts
+        ``(n_windows, n_bins, n_neurons)`` float32.
+    behaviour
+        ``(n_windows, n_bins, n_behaviour)`` float32, or None without behaviour.
+    direction
+        ``(n_windows,)`` direction (rad) of each window's trial, or None.
+    """
+    if n_bins < 1 or stride_bins < 1:
+        raise DataError(f"{data.source}: window n_bins ({n_bins}) and stride_bins "
+                        f"({stride_bins}) must be at least 1")
+    trial_of, start_of = [], []
+    for i, c in enumerate(data.counts):
+        starts = range(0, len(c) - n_bins + 1, stride_bins)
+        trial_of.extend([i] * len(starts))
+        start_of.extend(starts)
+    if not trial_of:
+        longest = max(len(c) for c in data.counts)
+        raise DataError(f"{data.source}: no trial holds a window of {n_bins} bins "
+                        f"(longest trial: {longest} bins of {data.bin_s} s)")
+
+    def cut(seq: tuple[np.ndarray, ...]) -> np.ndarray:
+        return np.stack([seq[i][s:s + n_bins] for i, s in zip(trial_of, start_of)]
+                        ).astype(np.float32)
+
+    counts = cut(data.counts)  # (W, n_bins, N)
+    behaviour = None if data.behaviour is None else cut(data.behaviour)  # (W, n_bins, B)
+    direction = None if data.direction_rad is None else np.asarray(data.direction_rad)[trial_of]
+    return counts, behaviour, direction
+
+
+def behaviour_stats(data: SpikeData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of the behaviour over all bins.
+
+    Returns
+    -------
+    mean, std
+        ``(n_behaviour,)`` float32 each; a channel that never varies gets std 1, so
+        ``(x - mean) / std`` is always defined.
+    """
+    if data.behaviour is None:
+        raise DataError(f"{data.source}: has no behaviour to compute statistics of")
+    flat = np.concatenate(data.behaviour).astype(np.float64)  # (n_bins_total, B)
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
