@@ -1,18 +1,24 @@
-"""Real, small building blocks for tests, docs and demos (no torch).
+"""Real, small building blocks for tests, docs and demos (torch is imported only on use).
 
 ``TuningCurveGenerator`` is a complete ``ChunkGenerator``: a population of cosine
 velocity-tuned Poisson neurons (Georgopoulos et al. 1982). It drives the engine in tests and
 benchmarks and is the fallback demo when no trained model is at hand.
+``make_random_bundle`` builds an untrained LDNS model bundle of any size, for benchmarks of
+cost and for tests of the plumbing around a model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ldns_sim.core import Chunk, ChunkGenerator, StreamMeta
 from ldns_sim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ldns_sim.bundle import ModelBundle
 
 VELOCITY_NAMES = ("vel_x", "vel_y")
 
@@ -99,3 +105,129 @@ def make_stream_meta(generator: ChunkGenerator | None = None, *, n_neurons: int 
                       neuron_ids=tuple(neuron_ids), n_latents=n_latents,
                       condition_names=tuple(condition_names),
                       condition_source=condition_source, source_id=source_id)
+
+
+#: Per-channel standard deviation of the behaviour, in units of ``velocity_scale``: a
+#: min-jerk centre-out reach at peak speed 1 has a velocity std of about 0.35 per axis.
+_RANDOM_BEHAVIOUR_STD = 0.35
+
+
+def make_random_bundle(n_neurons: int, like: ModelBundle | None = None, seed: int = 0, *,
+                       preset: str = "default") -> ModelBundle:
+    """An untrained model bundle with the architecture of ``like`` (or of a training preset).
+
+    This is for measuring cost, not realism: the weights are random, so the spikes it streams
+    have the shapes, dtypes and timing of a trained model's but none of its structure. The
+    benchmark uses it for neuron counts no shipped model has; tests use it to exercise
+    everything around a model without training one.
+
+    Parameters
+    ----------
+    n_neurons
+        Number of neurons (the autoencoder's read-out and the spike-history model's size).
+    like
+        Copy every architecture setting of this bundle except ``n_neurons``: autoencoder and
+        causal denoiser configs, spike history, condition, behaviour names, bin width,
+        velocity scale. The whole-window denoiser is left out (streaming does not use it).
+    seed
+        Seeds a ``torch.Generator`` that draws every weight (the same seed gives the same
+        bundle; torch's global random state is left alone).
+    preset
+        Without ``like``: the ``ldns_sim.train.config`` preset whose sizes to use
+        (``"default"``, ``"lorenz"``, ``"tiny"``), conditioned on velocity ``("vel_x",
+        "vel_y")`` at 50 ms bins, or nothing for ``"lorenz"``.
+
+    Returns
+    -------
+    ModelBundle
+        In eval mode, not saved (``weights_sha256`` is empty; ``save_bundle`` fills it in),
+        with zero-mean unit-std latent statistics and a behaviour std of
+        ``0.35 * velocity_scale`` per channel.
+    """
+    import torch
+
+    from ldns_sim.bundle import FORMAT_VERSION, BundleMeta, ModelBundle, package_versions
+    from ldns_sim.nn.autoencoder import AutoEncoder
+    from ldns_sim.nn.denoiser import Denoiser
+    from ldns_sim.nn.spike_history import SpikeHistoryModel
+
+    if not (isinstance(n_neurons, int | np.integer) and n_neurons >= 1):
+        raise ConfigError(f"make_random_bundle: n_neurons must be an integer >= 1, "
+                          f"got {n_neurons!r}")
+    meta_fields = _random_meta_fields(int(n_neurons), like, preset)
+    generator = torch.Generator().manual_seed(int(seed))
+    ae = AutoEncoder(meta_fields["ae"], generator=generator)
+    denoiser = Denoiser(meta_fields["denoiser"], generator=generator)
+    history = SpikeHistoryModel(meta_fields["history"])
+    for module in (ae, denoiser):
+        _redraw_dense_weights(module, generator)
+    n_beh = max(len(meta_fields["behaviour_names"]), 1)
+    meta = BundleMeta(
+        format_version=FORMAT_VERSION, package_version=package_versions()["ldns_sim"],
+        neuron_ids=tuple(f"unit{i:04d}" for i in range(n_neurons)),
+        data_source="random weights (ldns_sim.testing.make_random_bundle)",
+        data_fingerprint=f"random-seed-{seed}", train_config={}, versions=package_versions(),
+        seed=int(seed), **meta_fields)
+    for module in (ae, denoiser, history):
+        module.eval()
+    return ModelBundle(
+        meta=meta, ae=ae, denoiser=denoiser, history=history,
+        latent_mean=torch.zeros(meta.ae.n_latents), latent_std=torch.ones(meta.ae.n_latents),
+        behaviour_scale=torch.full((n_beh,), _RANDOM_BEHAVIOUR_STD * meta.velocity_scale))
+
+
+def _random_meta_fields(n_neurons: int, like: ModelBundle | None, preset: str) -> dict:
+    """The ``BundleMeta`` fields that describe the architecture, for ``make_random_bundle``."""
+    from dataclasses import replace
+
+    from ldns_sim.nn.autoencoder import AutoEncoderConfig
+    from ldns_sim.nn.denoiser import DenoiserConfig
+    from ldns_sim.nn.spike_history import SpikeHistoryConfig
+    from ldns_sim.train.config import preset as train_preset
+
+    if like is not None:
+        m = like.meta
+        history = (replace(m.history, n_neurons=n_neurons) if m.history is not None
+                   else SpikeHistoryConfig(n_neurons=n_neurons))
+        return dict(name=f"{m.name}-random-{n_neurons}", ae=replace(m.ae, n_neurons=n_neurons),
+                    denoiser=m.denoiser, history=history, condition=m.condition,
+                    behaviour_names=tuple(m.behaviour_names), velocity_scale=m.velocity_scale,
+                    bin_s=m.bin_s, window_bins=m.window_bins)
+    try:
+        cfg = train_preset(preset)
+    except ValueError as e:
+        raise ConfigError(f"make_random_bundle: {e}") from None
+    names = VELOCITY_NAMES if cfg.condition == "velocity" else ()
+    return dict(
+        name=f"random-{preset}-{n_neurons}",
+        ae=AutoEncoderConfig(n_neurons=n_neurons, n_latents=cfg.ae.n_latents,
+                             n_hidden=cfg.ae.n_hidden, n_blocks=cfg.ae.n_blocks,
+                             n_state=cfg.ae.n_state, causal=cfg.ae.causal_encoder),
+        denoiser=DenoiserConfig(n_latents=cfg.ae.n_latents, n_hidden=cfg.diffusion.n_hidden,
+                                n_blocks=cfg.diffusion.n_blocks, n_state=cfg.diffusion.n_state,
+                                causal=True, n_behaviour=len(names),
+                                use_direction=cfg.condition == "direction"),
+        history=SpikeHistoryConfig(n_neurons=n_neurons, n_history=cfg.history.n_history,
+                                   max_count=cfg.history.max_count),
+        condition=cfg.condition, behaviour_names=names, velocity_scale=1.0, bin_s=0.05,
+        window_bins=cfg.diffusion.window_bins)
+
+
+def _redraw_dense_weights(module, generator) -> None:
+    """Redraw every Conv1d/Linear weight and bias from ``generator``, scaled as torch does.
+
+    torch initialises these layers from its global random state; drawing them again from
+    ``generator`` (uniform in +-1/sqrt(fan_in), the bound of torch's default initialisation
+    for both) makes the bundle a function of the seed alone.
+    """
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv1d | nn.Linear):
+                fan_in = layer.weight[0].numel()
+                bound = fan_in ** -0.5
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-bound, bound, generator=generator)

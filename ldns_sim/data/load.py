@@ -66,7 +66,10 @@ def load_spike_data(path: str | Path, adapter: DatasetAdapter | str | Path | Non
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if adapter is None:
-        adapter = default_adapter(path)
+        from ldns_sim.data.nwb_trials_writer import is_trials_nwb, trials_adapter
+
+        is_samples = path.suffix.lower() == ".nwb" and is_trials_nwb(path)
+        adapter = trials_adapter(path) if is_samples else default_adapter(path)
     if not isinstance(adapter, DatasetAdapter):
         adapter = load_adapter(adapter)
     if bin_s is not None:

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 @dataclass(frozen=True)
 class AutoEncoderTrain:
     n_latents: int = 16
-    n_hidden: int = 128
-    n_blocks: int = 3
+    n_hidden: int = 96
+    n_blocks: int = 2
     n_state: int = 32
     causal_encoder: bool = False
     window_bins: int = 32
-    stride_bins: int = 4
+    stride_bins: int = 8
     batch_size: int = 64
-    epochs: int = 150
+    epochs: int = 80
     lr: float = 1e-3
     weight_decay: float = 0.01
     cd_prob: float = 0.5
@@ -37,8 +37,8 @@ class DiffusionTrain:
     n_state: int = 32
     window_bins: int = 32
     stride_bins: int = 4
-    batch_size: int = 64
-    epochs: int = 300
+    batch_size: int = 128
+    epochs: int = 200
     lr: float = 1e-3
     weight_decay: float = 0.01
     loss_beta: float = 0.05

@@ -1,0 +1,161 @@
+"""Stream profiles: what a session publishes and records (``streams/*.toml``).
+
+A profile names the LSL streams, the ZMQ endpoint, the chunking and the recording
+options; ``ldns-sim stream --profile X`` reads one, and ``streams/default.toml`` is used
+when no profile is given. Validated here with pydantic (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import ldns_sim
+from ldns_sim.errors import ConfigError
+from ldns_sim.sinks.base import Sink
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
+
+
+def streams_dir() -> Path:
+    """The repository's ``streams/`` folder (next to the ``ldns_sim`` package)."""
+    return Path(ldns_sim.__file__).resolve().parents[1] / "streams"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LslProfile(_Section):
+    """``[lsl]``: one outlet per kind (see ``docs/wire-format.md``)."""
+
+    enabled: bool = True
+    name_prefix: str = Field("ldns-sim", min_length=1)
+    publish_events: bool = False
+    publish_truth: bool = True
+    scope: str = Field("machine", pattern="^(machine|link|site|organization|global)$")
+    """liblsl ``ResolveScope``: ``machine`` keeps streams on this computer, ``site`` for a lab."""
+    max_buffered_s: int = Field(60, gt=0)
+
+
+class ZmqProfile(_Section):
+    """``[zmq]``: one PUB socket, multipart ``[topic, header JSON, payload]``."""
+
+    enabled: bool = True
+    endpoint: str = "tcp://127.0.0.1:5556"
+    bind_any: bool = False
+    sndhwm: int = Field(1000, gt=0)
+    meta_interval_s: float = Field(1.0, gt=0)
+
+
+class RecordProfile(_Section):
+    """``[record]``: the NWB session file (``--record FILE.nwb`` turns it on)."""
+
+    path: str | None = None
+    sync_interval_s: float = Field(0.5, gt=0, le=1.0)
+    max_queue: int = Field(10_000, gt=0)
+    session_description: str = "Simulated spiking session streamed by ldns-sim"
+    experimenter: tuple[str, ...] = ()
+    institution: str | None = None
+    lab: str | None = None
+    subject_id: str = "ldns-sim-virtual-subject"
+    species: str = "Macaca mulatta"
+    sex: str = Field("U", pattern="^[MFUO]$")
+    age: str = Field("P0D", pattern="^P")
+
+
+class StreamProfile(_Section):
+    """A whole ``streams/*.toml`` file."""
+
+    name: str
+    description: str = ""
+    bins_per_chunk: int = Field(5, gt=0, le=1000)
+    """Bins generated and published together (latency = bins_per_chunk * bin_s)."""
+    lsl: LslProfile = LslProfile()
+    zmq: ZmqProfile = ZmqProfile()
+    record: RecordProfile = RecordProfile()
+
+
+def _resolve(path_or_name: str | Path) -> Path:
+    path = Path(path_or_name)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    candidate = streams_dir() / f"{path_or_name}.toml"
+    if not candidate.exists():
+        known = sorted(p.stem for p in streams_dir().glob("*.toml"))
+        raise ConfigError(f"stream profile {str(path_or_name)!r} not found; expected a .toml "
+                          f"file or one of {known} in {streams_dir()}")
+    return candidate
+
+
+def _one_line(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for item in exc.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        shown = f" (got {item['input']!r})" if item["type"] != "missing" else ""
+        parts.append(f"field {loc}: {item['msg']}{shown}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_profile(path_or_name: str | Path = "default") -> StreamProfile:
+    """Read and validate a stream profile.
+
+    Parameters
+    ----------
+    path_or_name
+        A TOML path, or a profile name (``"default"`` -> ``streams/default.toml``).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the offending field.
+    """
+    path = _resolve(path_or_name)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read stream profile: {exc.strerror}") from None
+    try:
+        return StreamProfile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(path, exc)) from None
+
+
+def make_sinks(profile: StreamProfile, record_path: str | Path | None = None) -> list[Sink]:
+    """The sinks a profile asks for (not opened yet): LSL, ZMQ, then the NWB recorder.
+
+    Parameters
+    ----------
+    record_path
+        Overrides ``[record] path``; recording is on when either is set.
+    """
+    from ldns_sim.sinks.lsl_sink import LslSink
+    from ldns_sim.sinks.nwb_recorder import NwbRecorder
+    from ldns_sim.sinks.nwb_writer import SessionInfo
+    from ldns_sim.sinks.zmq_sink import ZmqSink
+
+    sinks: list[Sink] = []
+    if profile.lsl.enabled:
+        sinks.append(LslSink(profile.lsl.name_prefix, profile.lsl.publish_events,
+                             profile.lsl.publish_truth, profile.lsl.max_buffered_s,
+                             profile.lsl.scope))
+    if profile.zmq.enabled:
+        sinks.append(ZmqSink(profile.zmq.endpoint, profile.zmq.bind_any, profile.zmq.sndhwm,
+                             profile.zmq.meta_interval_s))
+    path = record_path or profile.record.path
+    if path:
+        r = profile.record
+        session = SessionInfo(session_description=r.session_description,
+                              experimenter=r.experimenter, institution=r.institution,
+                              lab=r.lab, subject_id=r.subject_id, species=r.species,
+                              sex=r.sex, age=r.age)
+        sinks.append(NwbRecorder(path, session, sync_interval_s=r.sync_interval_s,
+                                 max_queue=r.max_queue))
+    return sinks

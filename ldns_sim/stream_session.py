@@ -1,0 +1,106 @@
+"""Wires one live session: model or recording -> engine (LSL clock) -> sinks; source -> engine.
+
+Used by ``ldns-sim stream`` and ``ldns-sim replay``; the CLI only parses arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ldns_sim.core import ChunkGenerator, StreamMeta
+from ldns_sim.errors import ConfigError
+from ldns_sim.realtime.clock import LslClock
+from ldns_sim.realtime.condition import ConditionSource, ConstantSource
+from ldns_sim.realtime.engine import Engine
+from ldns_sim.realtime.signals import install_signal_handlers
+from ldns_sim.sinks.base import Sink
+from ldns_sim.sinks.profile import StreamProfile, load_profile, make_sinks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    profile: str = "default"
+    lsl: bool | None = None
+    """None: as the profile says."""
+    zmq_endpoint: str | None = None
+    no_zmq: bool = False
+    bind_any: bool = False
+    record: str | None = None
+    duration_s: float | None = None
+    seed: int = 0
+    lsl_scope: str | None = None
+    lsl_prefix: str | None = None
+
+
+def _profile(opts: SessionOptions) -> StreamProfile:
+    profile = load_profile(opts.profile)
+    lsl = profile.lsl.model_copy(update={
+        k: v for k, v in {"enabled": opts.lsl, "scope": opts.lsl_scope,
+                          "name_prefix": opts.lsl_prefix}.items() if v is not None})
+    zmq = profile.zmq.model_copy(update={"enabled": profile.zmq.enabled and not opts.no_zmq})
+    if opts.zmq_endpoint:
+        zmq = zmq.model_copy(update={"endpoint": opts.zmq_endpoint, "enabled": True,
+                                     "bind_any": opts.bind_any or zmq.bind_any})
+    return profile.model_copy(update={"lsl": lsl, "zmq": zmq})
+
+
+def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int,
+              condition_source: str) -> StreamMeta:
+    return StreamMeta(model_name=model_name, model_sha256=sha256, seed=seed,
+                      bin_s=generator.bin_s, neuron_ids=tuple(generator.meta_neuron_ids),
+                      n_latents=generator.n_latents,
+                      condition_names=tuple(generator.condition_names),
+                      condition_source=condition_source,
+                      source_id=f"ldns-sim-{uuid.uuid4().hex[:12]}")
+
+
+def run_session(generator: ChunkGenerator, source: ConditionSource, meta: StreamMeta,
+                opts: SessionOptions, clock: LslClock,
+                extra_sinks: tuple[Sink, ...] = ()) -> dict:
+    """Open sinks, run the engine until the duration ends or SIGINT/SIGTERM; return stats."""
+    profile = _profile(opts)
+    if opts.lsl is not False and profile.lsl.enabled:
+        from ldns_sim.lsl_config import configure_lsl
+
+        configure_lsl(profile.lsl.scope)
+    sinks = make_sinks(profile, opts.record)
+    opened: list[Sink] = []
+    try:
+        for sink in sinks:
+            opened.append(sink.open(meta))
+    except Exception:
+        for sink in opened:
+            sink.close()
+        raise
+    engine = Engine(generator, source, [*opened, *extra_sinks], clock,
+                    duration_s=opts.duration_s)
+    install_signal_handlers(engine)
+    log.info("streaming %s: %d neurons, %.0f ms bins, condition %s; sinks: %s",
+             meta.model_name, meta.n_neurons, meta.bin_s * 1e3, meta.condition_source,
+             ", ".join(repr(s) for s in opened))
+    stats = engine.run()
+    return stats.as_dict()
+
+
+def check_record_path(path: str | None) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if p.suffix != ".nwb":
+        raise ConfigError(f"--record {path}: expected a .nwb file name")
+    if not p.parent.exists():
+        raise ConfigError(f"--record {path}: folder {p.parent} does not exist")
+
+
+def default_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+__all__ = ["ConstantSource", "SessionOptions", "check_record_path", "make_meta", "run_session"]

@@ -1,0 +1,47 @@
+"""Stream profiles: the shipped default validates; bad files fail with one clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from ldns_sim.errors import ConfigError
+from ldns_sim.sinks.lsl_sink import LslSink
+from ldns_sim.sinks.nwb_recorder import NwbRecorder
+from ldns_sim.sinks.profile import load_profile, make_sinks, streams_dir
+from ldns_sim.sinks.zmq_sink import ZmqSink
+
+
+def test_default_profile_loads_by_name_and_path():
+    by_name = load_profile("default")
+    assert by_name == load_profile(streams_dir() / "default.toml")
+    assert by_name.zmq.endpoint == "tcp://127.0.0.1:5556" and by_name.lsl.scope == "machine"
+    assert by_name.record.path is None and by_name.bins_per_chunk == 1
+
+
+def test_make_sinks_follows_the_profile(tmp_path):
+    profile = load_profile("default")
+    sinks = make_sinks(profile)
+    assert [type(s) for s in sinks] == [LslSink, ZmqSink]
+    sinks = make_sinks(profile, record_path=tmp_path / "s.nwb")
+    assert isinstance(sinks[-1], NwbRecorder) and sinks[-1].path == tmp_path / "s.nwb"
+    assert sinks[-1].session.species == "Macaca mulatta"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('name = "x"\n[zmq]\nendpiont = "tcp://127.0.0.1:1"\n', "field zmq.endpiont"),
+    ('name = "x"\nbins_per_chunk = 0\n', "field bins_per_chunk"),
+    ('name = "x"\n[lsl]\nscope = "planet"\n', "field lsl.scope"),
+    ('name = "x"\n[record]\nsex = "male"\n', "field record.sex"),
+    ('name = "x"\n[record\n', "not valid TOML"),
+])
+def test_bad_profile_names_file_and_field(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_profile(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_profile_name_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="'nope' not found.*default"):
+        load_profile("nope")
