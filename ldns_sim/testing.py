@@ -156,8 +156,11 @@ def make_random_bundle(n_neurons: int, like: ModelBundle | None = None, seed: in
                           f"got {n_neurons!r}")
     meta_fields = _random_meta_fields(int(n_neurons), like, preset)
     generator = torch.Generator().manual_seed(int(seed))
-    ae = AutoEncoder(meta_fields["ae"], generator=generator)
-    denoiser = Denoiser(meta_fields["denoiser"], generator=generator)
+    # torch's layers draw their initial weights from the global state: restore it afterwards
+    # (the weights themselves are redrawn from ``generator``)
+    with torch.random.fork_rng(devices=[]):
+        ae = AutoEncoder(meta_fields["ae"], generator=generator)
+        denoiser = Denoiser(meta_fields["denoiser"], generator=generator)
     history = SpikeHistoryModel(meta_fields["history"])
     for module in (ae, denoiser):
         _redraw_dense_weights(module, generator)

@@ -50,10 +50,11 @@ class S4Block(nn.Module):
     """
 
     def __init__(self, n_channels: int, n_state: int, causal: bool, cond_dim: int = 0,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, min_decay_per_bin: float = 0.0):
         super().__init__()
         c = n_channels
-        self.s4 = S4D(S4DConfig(c, n_state, causal=causal), generator=generator)
+        self.s4 = S4D(S4DConfig(c, n_state, causal=causal, min_decay_per_bin=min_decay_per_bin),
+                      generator=generator)
         self.mix = nn.Conv1d(c, c, 1)
         self.mlp_in = nn.Conv1d(c, 2 * c, 1)
         self.mlp_out = nn.Conv1d(2 * c, c, 1)

@@ -33,6 +33,8 @@ class DenoiserConfig:
     """Per-bin behaviour channels (0: none)."""
     use_direction: bool = False
     """Condition on a per-window reach angle given as (cos, sin)."""
+    min_decay_per_bin: float = 0.0
+    """S4D memory floor (see ``S4DConfig``); the streaming denoiser sets 4 / window_bins."""
 
     @property
     def emb_dim(self) -> int:
@@ -49,7 +51,8 @@ class Denoiser(nn.Module):
         n_in = cfg.n_latents + cfg.n_behaviour + 1
         self.conv_in = nn.Conv1d(n_in, c, 1)
         self.blocks = nn.ModuleList(
-            S4Block(c, cfg.n_state, cfg.causal, cond_dim=e, generator=generator)
+            S4Block(c, cfg.n_state, cfg.causal, cond_dim=e, generator=generator,
+                    min_decay_per_bin=cfg.min_decay_per_bin)
             for _ in range(cfg.n_blocks)
         )
         self.conv_out = nn.Conv1d(c, cfg.n_latents, 1)

@@ -35,6 +35,10 @@ class S4DConfig:
     causal: bool = True
     dt_min: float = 1e-3
     dt_max: float = 1e-1
+    min_decay_per_bin: float = 0.0
+    """Floor on every mode's decay rate per bin, -Re(dt A). A streaming model trained on
+    windows of W bins needs a memory that fades within W (e.g. 4 / W: e^-4 left after W
+    bins); otherwise an endless stream feeds it contexts it never saw. 0: no floor."""
 
 
 class S4D(nn.Module):
@@ -58,9 +62,13 @@ class S4D(nn.Module):
 
     def _discrete(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(dA, dB, C) as complex tensors of shape (n_dir, H, N)."""
-        a = -torch.exp(self.log_neg_a_real) + 1j * self.a_imag  # (n_dir, H, N)
-        d_a = torch.exp(a * torch.exp(self.log_dt))  # (n_dir, H, N)
-        return d_a, (d_a - 1.0) / a, torch.view_as_complex(self.c)
+        dt = torch.exp(self.log_dt)  # (n_dir, H, 1)
+        dt_a_real = -torch.exp(self.log_neg_a_real) * dt  # (n_dir, H, N)
+        if self.cfg.min_decay_per_bin > 0:
+            dt_a_real = torch.clamp(dt_a_real, max=-self.cfg.min_decay_per_bin)
+        dt_a = dt_a_real + 1j * (self.a_imag * dt)
+        d_a = torch.exp(dt_a)
+        return d_a, (d_a - 1.0) / (dt_a / dt), torch.view_as_complex(self.c)
 
     def kernel(self, n_bins: int) -> torch.Tensor:
         """Convolution kernel K[l] = 2 Re(C dB dA^l), shape (n_dir, H, L)."""

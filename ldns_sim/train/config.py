@@ -35,7 +35,8 @@ class DiffusionTrain:
     n_hidden: int = 64
     n_blocks: int = 3
     n_state: int = 32
-    window_bins: int = 32
+    window_bins: int = 48
+    """Training windows; the streaming denoiser's memory is made to fade within them."""
     stride_bins: int = 4
     batch_size: int = 128
     epochs: int = 200

@@ -17,6 +17,7 @@ from ldns_sim.train.config import AutoEncoderTrain
 from ldns_sim.train.loop import (
     SINGLE_PROCESS,
     DistInfo,
+    build_seeded,
     cosine_with_warmup,
     load_resume_state,
     minibatches,
@@ -45,10 +46,10 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
                     run_tag: str = ""):
     """Train on windows (W, N, L); return (model with the best-validation weights, report)."""
     n_neurons = train_counts.shape[1]
-    model = AutoEncoder(AutoEncoderConfig(
+    model = build_seeded(lambda: AutoEncoder(AutoEncoderConfig(
         n_neurons=n_neurons, n_latents=cfg.n_latents, n_hidden=cfg.n_hidden,
         n_blocks=cfg.n_blocks, n_state=cfg.n_state, causal=cfg.causal_encoder,
-    ), generator=generator)
+    ), generator=generator), generator)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_counts) // cfg.batch_size)
     n_total = cfg.epochs * steps_per_epoch
@@ -99,6 +100,7 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
         model.load_state_dict(best[2])
     model.eval()
     report = {"ae_best_epoch": best[1], "ae_val_poisson_nll": best[0],
+              "ae_first_epoch_val_poisson_nll": history[0] if history else float("nan"),
               "ae_train_poisson_nll": poisson_loss(model, train_counts),
               "ae_epochs": cfg.epochs}
     return model, report

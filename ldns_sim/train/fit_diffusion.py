@@ -22,6 +22,7 @@ from ldns_sim.train.loop import (
     SINGLE_PROCESS,
     DistInfo,
     Ema,
+    build_seeded,
     cosine_with_warmup,
     load_resume_state,
     minibatches,
@@ -72,7 +73,7 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
     EMA weights and a report of the final training and validation losses.
     """
     schedule = NoiseSchedule()
-    model = Denoiser(model_cfg, generator=generator)
+    model = build_seeded(lambda: Denoiser(model_cfg, generator=generator), generator)
     net = wrap_ddp(_TrainView(model), dist)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(latents) // cfg.batch_size)
@@ -96,6 +97,7 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
     bar = tqdm(range(start_epoch, cfg.epochs), desc=stage.replace("_", " "), unit="epoch",
                disable=not (show_progress and dist.is_main))
     running = float("nan")
+    first_epoch_loss = float("nan")
     for epoch in bar:
         model.train()
         for idx in minibatches(len(latents), cfg.batch_size, generator, dist):
@@ -109,6 +111,8 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
             ema.update(model)
             running = loss.item() if running != running else 0.95 * running + 0.05 * loss.item()
         bar.set_postfix(loss=f"{running:.4f}")
+        if epoch == 0:
+            first_epoch_loss = running
         last = epoch == cfg.epochs - 1
         if resume_path is not None and dist.is_main and (epoch % 10 == 9 or last):
             extra = {f"ema.{k}": v for k, v in ema.shadow.items()}
@@ -125,5 +129,6 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
                                     pick(behaviour, sub_idx), pick(direction, sub_idx),
                                     cfg.loss_beta, g).item()
     report = {f"{stage}_train_loss": train_loss, f"{stage}_val_loss": val_loss,
+              f"{stage}_first_epoch_loss": first_epoch_loss,
               f"{stage}_epochs": cfg.epochs}
     return model, report

@@ -15,6 +15,18 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 
+def build_seeded(factory, generator: torch.Generator):
+    """Build a module whose default initialisations draw from ``generator``'s stream.
+
+    torch's layers initialise from the global generator; forking it here keeps training
+    reproducible from the run's seed without changing the caller's global random state.
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()
+
+
 def cosine_with_warmup(optimizer, n_warmup: int, n_total: int, stretch: float = 1.1):
     """Linear warm-up, then cosine decay over ``stretch * n_total`` steps (LR never reaches 0,
     as the reference's stretched schedule)."""

@@ -116,7 +116,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     def denoiser_cfg(causal: bool) -> DenoiserConfig:
         return DenoiserConfig(n_latents=cfg.ae.n_latents, n_hidden=dcfg.n_hidden,
                               n_blocks=dcfg.n_blocks, n_state=dcfg.n_state, causal=causal,
-                              n_behaviour=n_beh, use_direction=cfg.condition == "direction")
+                              n_behaviour=n_beh, use_direction=cfg.condition == "direction",
+                              min_decay_per_bin=4.0 / dcfg.window_bins if causal else 0.0)
 
     denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
                                  val_set, generator, dist, ckpt / "causal_denoiser.pt",

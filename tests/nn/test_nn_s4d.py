@@ -59,3 +59,14 @@ def test_recurrent_mode_refuses_bidirectional(gen):
     layer = S4D(S4DConfig(2, 4, causal=False), gen)
     with pytest.raises(ValueError, match="causal"):
         layer.step_params()
+
+
+def test_decay_floor_bounds_memory(gen):
+    floor = 0.25
+    layer = S4D(S4DConfig(4, 8, causal=True, min_decay_per_bin=floor), gen)
+    with torch.no_grad():
+        layer.log_neg_a_real.fill_(-20.0)  # would be (almost) no decay without the floor
+        d_a, _, _ = layer.step_params()
+        k = layer.kernel(64)[0]
+    assert d_a.abs().max().item() <= torch.exp(torch.tensor(-floor)).item() + 1e-6
+    assert k[:, 40:].abs().max() < 1e-3 * k[:, :4].abs().max()
