@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the table for 96/192/384/1024 neurons and 1/4/16 streams")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    p = sub.add_parser("closed-loop", help="a decoder under test in closed loop, scored",
+                       description="Calibrate a decoder, drive the model with a (scripted) user "
+                                   "through the decoded cursor, score it; see "
+                                   "docs/closed-loop.md.")
+    from ldns_sim.closed_loop_command import add_arguments
+
+    add_arguments(p)
+
     sub.add_parser("models", help="list the shipped models")
     p = sub.add_parser("info", help="a model's card summary")
     p.add_argument("model", help="shipped model name or bundle directory")

@@ -200,3 +200,9 @@ def cmd_sys_info(args: argparse.Namespace) -> int:
     except Exception as e:  # sys-info reports, it does not fail
         print(f"liblsl unavailable: {e}")
     return 0
+
+
+def cmd_closed_loop(args: argparse.Namespace) -> dict:
+    from ldns_sim.closed_loop_command import run_closed_loop
+
+    return run_closed_loop(args)

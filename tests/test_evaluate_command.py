@@ -190,4 +190,5 @@ def test_session_nwb_cut_into_trial_length_pieces(tuning, real_npz, tmp_path, ca
     pieces, real, note = session_pieces(load_spike_data(session), tuning.select("test"))
     assert pieces.n_trials == 2 * (200 // 30)
     assert {len(c) for c in pieces.counts} == {len(c) for c in real.counts} == {30}
-    assert pieces.behaviour is not None and "12 consecutive pieces of 30 bins" in note and "first 30 bins" in note
+    assert pieces.behaviour is not None
+    assert "12 consecutive pieces of 30 bins" in note and "first 30 bins" in note

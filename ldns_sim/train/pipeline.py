@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ldns_sim.bundle import FORMAT_VERSION, BundleMeta, ModelBundle, package_versions, save_bundle
+from ldns_sim.bundle import (
+    FORMAT_VERSION,
+    BundleMeta,
+    ModelBundle,
+    load_bundle,
+    package_versions,
+    save_bundle,
+)
 from ldns_sim.core import SpikeData
 from ldns_sim.data.windows import make_windows
 from ldns_sim.errors import DataError
@@ -157,7 +164,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                          behaviour_scale=scale)
     save_bundle(bundle, out)
     log.info("saved model bundle to %s", out)
-    return bundle
+    return load_bundle(out)
 
 
 def with_overrides(cfg: TrainConfig, **stage_overrides) -> TrainConfig:
