@@ -138,9 +138,11 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         report |= rep
     t_diffusion = time.perf_counter() - t_start - t_ae
 
+    # non-overlapping windows: the full-batch fit needs every bin once, not window/stride times
+    h_counts = _windows(train, cfg.ae.window_bins, cfg.ae.window_bins)[0]
     with torch.no_grad():
-        ae_rates = torch.cat([ae(ae_counts[i:i + 256])[0] for i in range(0, len(ae_counts), 256)])
-    history, rep = fit_spike_history(cfg.history, ae_counts, ae_rates,
+        ae_rates = torch.cat([ae(h_counts[i:i + 256])[0] for i in range(0, len(h_counts), 256)])
+    history, rep = fit_spike_history(cfg.history, h_counts, ae_rates,
                                      show_progress and dist.is_main)
     report |= rep
     report |= {"train_seconds_autoencoder": t_ae, "train_seconds_diffusion": t_diffusion,

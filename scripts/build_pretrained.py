@@ -1,0 +1,65 @@
+"""Build the models shipped in pretrained/ (the cards, README.md, are written by hand from the
+measured figures in docs/benchmarks.md).
+
+    python scripts/build_pretrained.py tiny-synthetic
+    python scripts/build_pretrained.py m1-velocity --from runs/m1-velocity
+
+``tiny-synthetic`` trains in about a minute on synthetic cosine-tuned neurons driven by
+centre-out reach velocities; ``m1-velocity`` copies a bundle trained with
+``ldns-sim train ../shared/data/m1_center_out_trialdata/center_out_data.mat --out runs/m1-velocity``
+(weights and config only, not the resumable training states).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+
+from ldns_sim.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle, sha256_file
+from ldns_sim.data.tuning import make_tuning_data
+from ldns_sim.pretrained import pretrained_dir
+from ldns_sim.train.config import preset
+from ldns_sim.train.pipeline import train_model, with_overrides
+
+
+def build_tiny(out: Path) -> None:
+    torch.set_num_threads(1)
+    data = make_tuning_data(n_trials=200, n_neurons=32, n_bins=60, bin_s=0.02, seed=0)
+    cfg = with_overrides(
+        preset("tiny"),
+        ae={"epochs": 40, "window_bins": 24, "stride_bins": 4, "batch_size": 32, "lr": 5e-3,
+            "smooth_beta": 0.05},
+        diffusion={"epochs": 40, "window_bins": 24, "stride_bins": 4, "batch_size": 32,
+                   "lr": 3e-3},
+    )
+    train_model(data, out, cfg, name="tiny-synthetic", show_progress=True)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def copy_bundle(src: Path, out: Path) -> None:
+    load_bundle(src)  # verify before shipping
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        shutil.copy2(src / name, out / name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=["tiny-synthetic", "m1-velocity"])
+    parser.add_argument("--from", dest="src", help="trained bundle to ship (m1-velocity)")
+    args = parser.parse_args()
+    out = pretrained_dir() / args.name
+    if args.name == "tiny-synthetic":
+        build_tiny(out)
+    else:
+        copy_bundle(Path(args.src), out)
+    digest = sha256_file(out / WEIGHTS_FILE)
+    (out / "SHA256SUMS").write_text(f"{digest}  {WEIGHTS_FILE}\n")
+    load_bundle(out)
+
+
+if __name__ == "__main__":
+    main()
