@@ -265,8 +265,8 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
     return out
 
 
-def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence
-                 ) -> tuple[dict[str, SpikeData], dict[str, str]]:
+def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence,
+                 eta: float = 0.0) -> tuple[dict[str, SpikeData], dict[str, str]]:
     """Generate one trial per real trial with a model bundle, on that trial's conditions.
 
     Parameters
@@ -279,6 +279,8 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
         Denoising steps (per bin for the streaming sampler, per window for the window one).
     seed
         Seeds the samplers (one torch generator each).
+    eta
+        0: deterministic DDIM; 1 with ``n_steps = 1000``: ancestral DDPM.
 
     Returns
     -------
@@ -294,7 +296,7 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     stream_seed, window_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(2))
     with _one_torch_thread():
         sets = _sample_sets(bundle, real, behaviour, direction, n_steps, (stream_seed,
-                                                                         window_seed))
+                                                                         window_seed), eta)
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
              "sampler": f"{n_steps} DDIM steps per bin (streamed)",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
@@ -328,13 +330,14 @@ def _one_torch_thread():
 
 
 def _sample_sets(bundle, real: SpikeData, behaviour, direction, n_steps: int,
-                 seeds: tuple[int, int]) -> dict[str, SpikeData]:
+                 seeds: tuple[int, int], eta: float = 0.0) -> dict[str, SpikeData]:
     start = time.perf_counter()
-    sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, n_steps, seeds[0])}
+    sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, n_steps, seeds[0],
+                                          eta)}
     log.info("%s: %d trials in %.1f s", STREAMED, real.n_trials, time.perf_counter() - start)
     if bundle.window_denoiser is not None:
         start = time.perf_counter()
-        sets[WINDOW] = _sample_window(bundle, real, behaviour, direction, n_steps, seeds[1])
+        sets[WINDOW] = _sample_window(bundle, real, behaviour, direction, n_steps, seeds[1], eta)
         log.info("%s: %d trials in %.1f s", WINDOW, real.n_trials, time.perf_counter() - start)
     return sets
 
@@ -371,7 +374,8 @@ def _as_set(real: SpikeData, counts: list[np.ndarray], rates: list[np.ndarray], 
                    source=f"{name} sampled on {real.source}")
 
 
-def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int
+def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
+                     eta: float = 0.0
                      ) -> SpikeData:
     from ldns_sim.simulator import SamplerSettings, sample_trials
 
@@ -382,19 +386,20 @@ def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int
         padded = np.stack([np.pad(b, ((0, n_max - len(b)), (0, 0)), mode="edge")
                            for b in behaviour])  # (n_trials, n_max, n_behaviour)
     gen = sample_trials(bundle, real.n_trials, n_max, padded, direction,
-                        SamplerSettings(n_steps=n_steps, mode="stream"), seed=seed)
+                        SamplerSettings(n_steps=n_steps, eta=eta, mode="stream"), seed=seed)
     return _as_set(real, [gen.counts[i, :n] for i, n in enumerate(lengths)],
                    [gen.rates[i, :n] for i, n in enumerate(lengths)], STREAMED)
 
 
-def _sample_window(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int
+def _sample_window(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
+                   eta: float = 0.0
                    ) -> SpikeData:
     from ldns_sim.simulator import SamplerSettings, sample_trials
 
     lengths = _lengths(real)
     counts: list[np.ndarray] = [np.empty(0)] * real.n_trials
     rates: list[np.ndarray] = [np.empty(0)] * real.n_trials
-    settings = SamplerSettings(n_steps=n_steps, mode="window")
+    settings = SamplerSettings(n_steps=n_steps, eta=eta, mode="window")
     for k, n_bins in enumerate(np.unique(lengths)):
         idx = np.flatnonzero(lengths == n_bins)
         beh = None if behaviour is None else np.stack([behaviour[i] for i in idx])

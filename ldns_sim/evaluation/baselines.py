@@ -105,9 +105,11 @@ def trial_shuffled(real: SpikeData, rng: np.random.Generator) -> SpikeData:
     """Real counts with each neuron's trial index permuted within condition.
 
     Trials are grouped by (direction label, length); within a group every neuron gets its own
-    random permutation of the trials. This keeps each neuron's PSTH and spike trains and
-    destroys the correlations between neurons that are not locked to the condition (noise
-    correlations). Groups of a single trial cannot be shuffled and are kept (logged).
+    random permutation of the trials, which keeps each neuron's PSTH exactly and destroys the
+    correlations between neurons that are not locked to the condition (noise correlations).
+    A trial alone in its group (recordings with trials of many lengths) takes each neuron's
+    counts from a random longer trial of its condition, cut to its length (PSTH kept in
+    expectation); with no longer trial it keeps its own counts (logged).
     """
     ids, _ = condition_ids(real.direction_rad, real.n_trials)
     lengths = np.array([len(c) for c in real.counts])
@@ -115,7 +117,15 @@ def trial_shuffled(real: SpikeData, rng: np.random.Generator) -> SpikeData:
     n_alone = 0
     for cid, n_bins in sorted(set(zip(ids.tolist(), lengths.tolist()))):
         members = np.flatnonzero((ids == cid) & (lengths == n_bins))
-        n_alone += len(members) == 1
+        if len(members) == 1:
+            donors = np.flatnonzero((ids == cid) & (lengths > n_bins))
+            if len(donors) == 0:
+                n_alone += 1
+                continue
+            pick = rng.choice(donors, size=real.n_neurons)
+            shuffled[members[0]] = np.stack(
+                [real.counts[d][:n_bins, n] for n, d in enumerate(pick)], axis=1)
+            continue
         stacked = np.stack([real.counts[i] for i in members])  # (n_members, n_bins, n_neurons)
         donors = np.stack([rng.permutation(len(members)) for _ in range(real.n_neurons)],
                           axis=1)  # (n_members, n_neurons): donor trial of each neuron
@@ -124,6 +134,6 @@ def trial_shuffled(real: SpikeData, rng: np.random.Generator) -> SpikeData:
         for trial, counts in zip(members, mixed):
             shuffled[trial] = counts
     if n_alone:
-        log.warning("trial_shuffled: %d trials alone in their (condition, length) group "
-                    "were left unshuffled", n_alone)
+        log.warning("trial_shuffled: %d trials had no other trial of their condition to draw "
+                    "from and were left unshuffled", n_alone)
     return _imitate(real, shuffled, "trial_shuffled")

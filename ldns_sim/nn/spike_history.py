@@ -39,21 +39,23 @@ class SpikeHistoryModel(nn.Module):
         drive = (history * self.weights).sum(-1) + self.log_rate_gain * torch.log(rates + 1e-6)
         return F.softplus(drive + self.bias)
 
-    @staticmethod
-    def history_features(counts: torch.Tensor, n_history: int) -> torch.Tensor:
-        """counts (B, N, L) -> (B, N, L, H): counts at lags 1..H (zeros before the start)."""
-        padded = F.pad(counts, (n_history, 0))  # (B, N, H + L)
-        n_bins = counts.shape[-1]
-        lags = [padded[..., n_history - k: n_history - k + n_bins] for k in range(1, n_history + 1)]
-        return torch.stack(lags, dim=-1)
+    def history_drive(self, counts: torch.Tensor) -> torch.Tensor:
+        """sum_k w_k^n s_{t-k}^n for every bin: counts (B, N, L) -> (B, N, L).
+
+        A depthwise causal convolution (zeros before the start), so the history features are
+        never materialised: fitting costs O(B N L H) time and O(B N L) memory.
+        """
+        h = self.cfg.n_history
+        kernel = self.weights.flip(-1).unsqueeze(1)  # (N, 1, H): oldest lag first
+        padded = F.pad(counts, (h, 0))[..., :-1]  # (B, N, L + H - 1): bin t sees t-H .. t-1
+        return F.conv1d(padded, kernel, groups=self.cfg.n_neurons)
 
     def nll(self, counts: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """Mean Poisson NLL of counts (B, N, L) given AE rates (B, N, L); first H bins skipped."""
-        feats = self.history_features(counts, self.cfg.n_history).transpose(1, 2)  # (B, L, N, H)
-        lam = self.intensity(feats, rates.transpose(1, 2))  # (B, L, N)
+        drive = self.history_drive(counts) + self.log_rate_gain[:, None] * torch.log(rates + 1e-6)
+        lam = F.softplus(drive + self.bias[:, None])  # (B, N, L)
         h = self.cfg.n_history
-        return F.poisson_nll_loss(lam[:, h:], counts.transpose(1, 2)[:, h:], log_input=False,
-                                  full=True)
+        return F.poisson_nll_loss(lam[..., h:], counts[..., h:], log_input=False, full=True)
 
     def initial_buffer(self, n_batch: int) -> torch.Tensor:
         """Zero history (B, N, H), newest first."""

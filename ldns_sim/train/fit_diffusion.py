@@ -10,6 +10,7 @@ Two objectives, one loop:
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import torch
@@ -81,6 +82,7 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
     sched = cosine_with_warmup(opt, int(cfg.warmup_frac * n_total), n_total, stretch=1.3)
     ema = Ema(model)
     stage = "causal_denoiser" if model_cfg.causal else "window_denoiser"
+    t_start = time.perf_counter()
     start_epoch = 0
     state = load_resume_state(resume_path, stage, run_tag) if resume_path else None
     if state is not None:
@@ -130,5 +132,6 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
                                     cfg.loss_beta, g).item()
     report = {f"{stage}_train_loss": train_loss, f"{stage}_val_loss": val_loss,
               f"{stage}_first_epoch_loss": first_epoch_loss,
+              f"train_seconds_{stage}": time.perf_counter() - t_start,
               f"{stage}_epochs": cfg.epochs}
     return model, report

@@ -80,3 +80,23 @@ def test_autoencoder_shapes_and_positive_rates():
     assert (rates > 0).all()
     # decoder is pointwise: one bin's latent alone decodes to the same rate
     assert torch.allclose(ae.decode(z[..., 5:6])[..., 0], rates[..., 5], atol=1e-6)
+
+
+def test_spike_history_fit_and_sampling_use_the_same_intensity():
+    from ldns_sim.nn.spike_history import SpikeHistoryConfig, SpikeHistoryModel
+
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=3, n_history=4))
+    with torch.no_grad():
+        model.weights.copy_(torch.tensor([[-1.0, 0.5, 0.2, 0.1]] * 3))
+        model.bias.fill_(0.3)
+    counts = torch.poisson(torch.full((2, 3, 12), 0.7), generator=torch.Generator().manual_seed(0))
+    rates = torch.full((2, 3, 12), 0.5)
+    drive = model.history_drive(counts)
+    # bin 6, neuron 1: lags 1..4 are bins 5, 4, 3, 2
+    expected = sum(model.weights[1, k] * counts[0, 1, 5 - k] for k in range(4))
+    assert torch.isclose(drive[0, 1, 6], expected)
+    buffer = counts[..., [5, 4, 3, 2]]  # (B, N, H) newest first
+    lam_step = model.intensity(buffer, rates[..., 6])
+    lam_conv = torch.nn.functional.softplus(drive[..., 6] + torch.log(rates[..., 6] + 1e-6)
+                                            + model.bias)
+    assert torch.allclose(lam_step, lam_conv, atol=1e-6)
