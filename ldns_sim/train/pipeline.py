@@ -91,12 +91,19 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     t_start = time.perf_counter()
     train, val = data.select("train"), data.select("val")
     generator = torch.Generator().manual_seed(cfg.seed)
-    run_tag = hashlib.sha256(f"{data_fingerprint(data)}|{asdict(cfg)}".encode()).hexdigest()
+    fingerprint = data_fingerprint(data)
+
+    def stage_tag(*parts) -> str:
+        """Identifies a stage's inputs: a saved state with another tag is not resumed."""
+        return hashlib.sha256(f"{fingerprint}|{cfg.seed}|{parts}".encode()).hexdigest()
+
+    ae_tag = stage_tag(asdict(cfg.ae))
+    diffusion_tag = stage_tag(asdict(cfg.ae), asdict(cfg.diffusion), cfg.condition)
 
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
     ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, generator, dist,
-                                 ckpt / "autoencoder.pt", show_progress, run_tag)
+                                 ckpt / "autoencoder.pt", show_progress, ae_tag)
     t_ae = time.perf_counter() - t_start
 
     dcfg = cfg.diffusion
@@ -128,13 +135,13 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
                                  val_set, generator, dist, ckpt / "causal_denoiser.pt",
-                                 show_progress, run_tag)
+                                 show_progress, diffusion_tag)
     report |= rep
     window = None
     if dcfg.train_window_denoiser:
         window, rep = fit_denoiser(dcfg, denoiser_cfg(False), norm(z_train), train_b, train_d,
                                    val_set, generator, dist, ckpt / "window_denoiser.pt",
-                                   show_progress, run_tag)
+                                   show_progress, diffusion_tag)
         report |= rep
     t_diffusion = time.perf_counter() - t_start - t_ae
 
@@ -157,7 +164,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         behaviour_names=tuple(data.behaviour_names) if n_beh else (),
         velocity_scale=velocity_scale, bin_s=data.bin_s, neuron_ids=tuple(data.neuron_ids),
         window_bins=dcfg.window_bins, data_source=str(data.source),
-        data_fingerprint=data_fingerprint(data), train_config=asdict(cfg),
+        data_fingerprint=fingerprint, train_config=asdict(cfg),
         versions=package_versions(), metrics={k: float(v) for k, v in report.items()},
         seed=cfg.seed,
     )

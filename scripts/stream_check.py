@@ -1,0 +1,240 @@
+"""Issue 3 must-shows 1-3 from outside the product: a real `ldns-sim stream` in its own process,
+a behaviour producer, an LSL consumer and a ZMQ consumer each in a process of its own.
+
+* every bin arrives at both consumers (no gap, regular stamps);
+* condition-to-spikes latency: the producer pushes a velocity whose x channel carries a
+  (k mod 1000) * 1e-5 offset (at most 0.01, against speeds of ~30), so every sample of a 10 s
+  span has a distinct value; each emitted bin's condition (the `-condition` outlet, float32
+  end to end) names the sample it used, so latency = bin stamp (its emission time) - the
+  sample's push time, per sample;
+* live conditioning: a ridge decoder fitted on real M1 train trials decodes the streamed spikes;
+  its R^2 against the velocity that drove them, beside its R^2 on real held-out trials.
+
+    python scripts/stream_check.py --duration 600 --json runs/stream_check.json
+
+All traffic stays on this machine (LSL ResolveScope = machine, ZMQ on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+
+ENV = {**os.environ, "LDNS_SIM_LSL_SCOPE": "machine"}
+DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
+RATE_HZ = 100.0
+
+
+def producer(name: str, duration_s: float, log_path: str, peak_speed: float) -> None:
+    """Push scripted centre-out velocity at 100 Hz; x carries (k mod 1000) * 1e-5 (an id)."""
+    from ldns_sim.lsl_config import configure_lsl
+
+    configure_lsl("machine")
+    import pylsl
+
+    from ldns_sim.sources.script_source import ScriptedCenterOut
+
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Behavior", 2, RATE_HZ, "float32",
+                                                 f"{name}-src"))
+    user = ScriptedCenterOut(peak_speed=peak_speed, rng=np.random.default_rng(0), start_s=0.0)
+    t0 = pylsl.local_clock()
+    log = []
+    k = 0
+    while (now := pylsl.local_clock()) - t0 < duration_s:
+        v = user.velocity_at(now - t0).astype(np.float64)
+        v[0] += (k % 1000) * 1e-5
+        outlet.push_sample(v.astype(np.float32).tolist(), now)
+        log.append((k, now, float(np.float32(v[0]))))
+        k += 1
+        time.sleep(max(0.0, t0 + k / RATE_HZ - pylsl.local_clock()))
+    np.save(log_path, np.array(log))
+
+
+def lsl_consumer(prefix: str, duration_s: float, out_path: str) -> None:
+    from ldns_sim.lsl_config import configure_lsl
+
+    configure_lsl("machine")
+    import pylsl
+
+    inlets = {}
+    for kind in ("spikes", "condition"):
+        infos = pylsl.resolve_byprop("name", f"{prefix}-{kind}", 1, 60.0)
+        inlets[kind] = pylsl.StreamInlet(infos[0], max_buflen=60)
+    data = {k: ([], []) for k in inlets}
+    deadline = time.monotonic() + duration_s + 30
+    idle_since = None
+    while time.monotonic() < deadline:
+        got = 0
+        for kind, inlet in inlets.items():
+            chunk, stamps = inlet.pull_chunk(timeout=0.05)
+            data[kind][0].extend(chunk)
+            data[kind][1].extend(stamps)
+            got += len(stamps)
+        if got == 0:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 5 and data["spikes"][1]:
+                break
+        else:
+            idle_since = None
+    np.savez(out_path, spikes=np.array(data["spikes"][0]), spike_t=np.array(data["spikes"][1]),
+             condition=np.array(data["condition"][0]), condition_t=np.array(data["condition"][1]))
+
+
+def zmq_consumer(endpoint: str, duration_s: float, out_path: str) -> None:
+    from ldns_sim.client import ZmqSpikeSubscriber
+
+    sub = ZmqSpikeSubscriber(endpoint, topics=("spikes",))
+    seqs, t_first, n_bins = [], [], 0
+    deadline = time.monotonic() + duration_s + 60
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 10:
+        try:
+            header, array = sub.recv(timeout_s=1.0)
+        except TimeoutError:
+            quiet += 1 if seqs else 0
+            continue
+        quiet = 0
+        seqs.append(header["seq"])
+        t_first.append(header["t_first"])
+        n_bins += array.shape[0]
+    dt = np.diff(t_first) if len(t_first) > 1 else np.zeros(1)
+    json.dump({"n_messages": len(seqs), "n_bins": n_bins, "n_missed": sub.n_missed,
+               "seq_first": seqs[0] if seqs else None, "seq_last": seqs[-1] if seqs else None,
+               "t_first_dt_min_s": float(dt.min()), "t_first_dt_max_s": float(dt.max())},
+              open(out_path, "w"))
+
+
+def _decode_r2(spikes: np.ndarray, velocity: np.ndarray) -> dict:
+    from ldns_sim.data.load import load_spike_data
+    from ldns_sim.evaluation.decoding import fit_ridge, r2_score
+
+    data = load_spike_data(DATA)
+    train, test = data.select("train"), data.select("test")
+    dec = fit_ridge(list(train.counts), list(train.behaviour), alpha=1.0, n_history=2,
+                    smooth_bins=1.0)
+    real = r2_score(list(test.behaviour), dec.predict(list(test.counts)))
+    streamed = r2_score([velocity], dec.predict([spikes]))
+    return {"r2_real_heldout": real, "r2_streamed": streamed, "ratio": streamed / real}
+
+
+def analyse(work: str, prefix: str, model_meta: dict) -> dict:
+    lsl = np.load(f"{work}/lsl.npz")
+    zmq_report = json.load(open(f"{work}/zmq.json"))
+    sent = np.load(f"{work}/producer.npy")  # (k, push_time, x_value)
+    stamps = lsl["spike_t"]
+    dt = np.diff(stamps)
+    bin_s = model_meta["bin_s"]
+    out = {"lsl": {"n_bins": int(len(stamps)), "gaps_over_1p5_bins": int((dt > 1.5 * bin_s).sum()),
+                   "dt_min_s": float(dt.min()), "dt_max_s": float(dt.max()),
+                   "stamps_regular_to_1us": bool(np.allclose(dt, bin_s, atol=1e-6)),
+                   "bins_expected_first_to_last": int(round((stamps[-1] - stamps[0]) / bin_s)) + 1},
+           "zmq": zmq_report}
+    # condition-to-spikes latency: which sample did each bin use? (exact float32 match among
+    # the samples pushed in the 2 s before the bin's stamp)
+    cond_x = lsl["condition"][:, 0]
+    used = []
+    for x, t_bin in zip(cond_x, lsl["condition_t"]):
+        recent = np.flatnonzero((sent[:, 1] <= t_bin) & (sent[:, 1] > t_bin - 2.0))
+        match = recent[sent[recent, 2] == np.float32(x)]
+        if len(match):
+            used.append((int(sent[match[-1], 0]), t_bin))
+    out["bins_matched_to_a_sample"] = len(used)
+    first_use = {}
+    for k, t_bin in used:
+        first_use.setdefault(int(k), t_bin)
+    # a sample that no bin used directly is served by the first bin using a later one
+    ks = np.array(sorted(first_use))
+    t_use = np.array([first_use[k] for k in ks])
+    lat = []
+    first, last = lsl["condition_t"][0], lsl["condition_t"][-1]
+    for k, t_push in zip(sent[:, 0].astype(int), sent[:, 1]):
+        j = np.searchsorted(ks, k)
+        if first <= t_push <= last - 1.0 and j < len(ks):  # samples pushed while streaming
+            lat.append(t_use[j] - t_push)
+    lat = np.array(lat)
+    out["condition_to_spikes_latency_ms"] = {
+        "p50": float(np.percentile(lat, 50) * 1e3), "p99": float(np.percentile(lat, 99) * 1e3),
+        "max": float(lat.max() * 1e3), "n_samples": int(len(lat))}
+    n = min(len(lsl["spikes"]), len(lsl["condition"]))
+    if lsl["spikes"].shape[1] == model_meta["n_data_neurons"]:
+        out["decoding"] = _decode_r2(lsl["spikes"][:n].astype(float), lsl["condition"][:n])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="m1-velocity")
+    parser.add_argument("--duration", type=float, default=600.0)
+    parser.add_argument("--work", default="runs/stream_check")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--role", choices=["producer", "lsl", "zmq"], help=argparse.SUPPRESS)
+    parser.add_argument("--arg", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "producer":
+        return producer(args.arg[0], float(args.arg[1]), args.arg[2], float(args.arg[3]))
+    if args.role == "lsl":
+        return lsl_consumer(args.arg[0], float(args.arg[1]), args.arg[2])
+    if args.role == "zmq":
+        return zmq_consumer(args.arg[0], float(args.arg[1]), args.arg[2])
+
+    from ldns_sim.bundle import load_bundle
+    from ldns_sim.pretrained import resolve_model
+
+    os.makedirs(args.work, exist_ok=True)
+    for old in ("session.nwb", "lsl.npz", "zmq.json", "producer.npy"):
+        if os.path.exists(f"{args.work}/{old}"):
+            os.remove(f"{args.work}/{old}")
+    bundle = load_bundle(resolve_model(args.model))
+    meta = {"bin_s": bundle.meta.bin_s, "n_data_neurons": 84}  # the M1 recording's units
+    tag = uuid.uuid4().hex[:6]
+    prefix, behaviour = f"ldns-check-{tag}", f"rig-velocity-{tag}"
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    me = [sys.executable, __file__]
+    w = args.work
+    prod = subprocess.Popen(me + ["--role", "producer", "--arg", behaviour,
+                                  str(args.duration + 20), f"{w}/producer.npy",
+                                  str(bundle.meta.velocity_scale)], env=ENV)
+    time.sleep(2.0)
+    stream = subprocess.Popen(
+        [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
+         "--condition", f"lsl:{behaviour}", "--duration", str(args.duration),
+         "--lsl-prefix", prefix, "--zmq", endpoint, "--record", f"{w}/session.nwb"],
+        env=ENV, stderr=open(f"{w}/stream.log", "w"))
+    consumers = [
+        subprocess.Popen(me + ["--role", "lsl", "--arg", prefix, str(args.duration),
+                               f"{w}/lsl.npz"], env=ENV),
+        subprocess.Popen(me + ["--role", "zmq", "--arg", endpoint, str(args.duration),
+                               f"{w}/zmq.json"], env=ENV),
+        subprocess.Popen([sys.executable, "../shared/tools/lsl_measure.py", "--machine-scope",
+                          "--prefix", prefix, "--expect", "5", "--seconds",
+                          str(args.duration - 20), "--pid-tree", str(stream.pid), "--json",
+                          f"{w}/lsl_measure.json"], env=ENV,
+                         stdout=open(f"{w}/lsl_measure.txt", "w"), stderr=subprocess.STDOUT),
+    ]
+    stream.wait()
+    for p in consumers:
+        p.wait(timeout=120)
+    prod.wait(timeout=120)
+    time.sleep(1.0)
+    report = {"model": args.model, "duration_s": args.duration, "stream_exit_code":
+              stream.returncode, **analyse(w, prefix, meta)}
+    text = json.dumps(report, indent=2, default=float)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
