@@ -9,19 +9,14 @@ continuous recording), where the reach direction comes from and how trials are s
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import ldns_sim
-from ldns_sim.errors import ConfigError, DataError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
+from ldns_sim.errors import DataError
+from ldns_sim.toml_config import load_toml_model, resolve_named_toml
 
 SplitTarget = Literal["train", "val", "test", "holdout", "drop"]
 
@@ -166,30 +161,6 @@ def available_adapters() -> list[str]:
     return sorted(p.stem for p in adapters_dir().glob("*.toml"))
 
 
-def _resolve(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"{path}: adapter file not found")
-        return path
-    candidate = adapters_dir() / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        raise ConfigError(f"unknown dataset adapter {str(name_or_path)!r}; expected a .toml "
-                          f"path or one of {available_adapters()}")
-    return candidate
-
-
-def _one_line(path: Path, error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        loc = ".".join(str(x) for x in item["loc"]) or "(top level)"
-        msg = item["msg"].removeprefix("Value error, ")
-        value = item.get("input")
-        shown = "" if isinstance(value, dict) or item["type"] == "missing" else f" (got {value!r})"
-        parts.append(f"field {loc}: {msg}{shown}")
-    return f"{path}: " + "; ".join(parts)
-
-
 def load_adapter(name_or_path: str | Path) -> DatasetAdapter:
     """Read and validate a dataset adapter.
 
@@ -209,17 +180,8 @@ def load_adapter(name_or_path: str | Path) -> DatasetAdapter:
     ConfigError
         One line naming the file and the offending field.
     """
-    path = _resolve(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read adapter: {exc.strerror}") from None
-    try:
-        return DatasetAdapter.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_one_line(path, exc)) from None
+    path = resolve_named_toml(name_or_path, adapters_dir(), "dataset adapter")
+    return load_toml_model(DatasetAdapter, path, "adapter")
 
 
 def behaviour_names(adapter: DatasetAdapter, n_channels: int, where: str,

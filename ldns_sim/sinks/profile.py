@@ -7,19 +7,13 @@ when no profile is given. Validated here with pydantic (``extra="forbid"``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import ldns_sim
-from ldns_sim.errors import ConfigError
 from ldns_sim.sinks.base import Sink
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
+from ldns_sim.toml_config import load_toml_model, resolve_named_toml
 
 
 def streams_dir() -> Path:
@@ -81,27 +75,6 @@ class StreamProfile(_Section):
     record: RecordProfile = RecordProfile()
 
 
-def _resolve(path_or_name: str | Path) -> Path:
-    path = Path(path_or_name)
-    if path.suffix == ".toml" or path.exists():
-        return path
-    candidate = streams_dir() / f"{path_or_name}.toml"
-    if not candidate.exists():
-        known = sorted(p.stem for p in streams_dir().glob("*.toml"))
-        raise ConfigError(f"stream profile {str(path_or_name)!r} not found; expected a .toml "
-                          f"file or one of {known} in {streams_dir()}")
-    return candidate
-
-
-def _one_line(path: Path, exc: ValidationError) -> str:
-    parts = []
-    for item in exc.errors():
-        loc = ".".join(str(p) for p in item["loc"])
-        shown = f" (got {item['input']!r})" if item["type"] != "missing" else ""
-        parts.append(f"field {loc}: {item['msg']}{shown}")
-    return f"{path}: " + "; ".join(parts)
-
-
 def load_profile(path_or_name: str | Path = "default") -> StreamProfile:
     """Read and validate a stream profile.
 
@@ -115,17 +88,8 @@ def load_profile(path_or_name: str | Path = "default") -> StreamProfile:
     ConfigError
         One line naming the file and the offending field.
     """
-    path = _resolve(path_or_name)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read stream profile: {exc.strerror}") from None
-    try:
-        return StreamProfile.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_one_line(path, exc)) from None
+    path = resolve_named_toml(path_or_name, streams_dir(), "stream profile")
+    return load_toml_model(StreamProfile, path, "stream profile")
 
 
 def make_sinks(profile: StreamProfile, record_path: str | Path | None = None) -> list[Sink]:

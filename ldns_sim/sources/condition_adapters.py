@@ -7,20 +7,15 @@ channels, inversion, dead zone, gain, and what to do when the link goes away.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import ldns_sim
 from ldns_sim.errors import ConfigError
 from ldns_sim.sources.link_state import HoldPolicy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
+from ldns_sim.toml_config import read_toml, resolve_named_toml, validate
 
 
 def conditions_dir() -> Path:
@@ -78,29 +73,6 @@ def available_condition_adapters() -> list[str]:
     return sorted(p.stem for p in conditions_dir().glob("*.toml"))
 
 
-def _resolve(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".toml":
-        if not path.is_file():
-            raise ConfigError(f"{path}: condition adapter file not found")
-        return path
-    candidate = conditions_dir() / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        raise ConfigError(f"unknown condition adapter {str(name_or_path)!r}; expected a .toml "
-                          f"path or one of {available_condition_adapters()}")
-    return candidate
-
-
-def _one_line(path: Path, error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        loc = ".".join(str(x) for x in item["loc"]) or "(top level)"
-        value = item.get("input")
-        shown = "" if isinstance(value, dict) or item["type"] == "missing" else f" (got {value!r})"
-        parts.append(f"field {loc}: {item['msg']}{shown}")
-    return f"{path}: " + "; ".join(parts)
-
-
 def load_condition_adapter(name_or_path: str | Path, kind: str) -> ConditionAdapter:
     """Read and validate a condition adapter of the given kind.
 
@@ -121,16 +93,8 @@ def load_condition_adapter(name_or_path: str | Path, kind: str) -> ConditionAdap
     ConfigError
         One line naming the file and the offending field.
     """
-    path = _resolve(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read condition adapter: {exc.strerror}") from None
+    path = resolve_named_toml(name_or_path, conditions_dir(), "condition adapter")
+    raw = read_toml(path, "condition adapter")
     if raw.get("kind") != kind:
         raise ConfigError(f"{path}: field kind is {raw.get('kind')!r}, expected {kind!r}")
-    try:
-        return _MODELS[kind].model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_one_line(path, exc)) from None
+    return validate(_MODELS[kind], raw, path)

@@ -43,5 +43,5 @@ def test_bad_profile_names_file_and_field(tmp_path, text, message):
 
 
 def test_unknown_profile_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="'nope' not found.*default"):
+    with pytest.raises(ConfigError, match="unknown stream profile 'nope'.*default"):
         load_profile("nope")
