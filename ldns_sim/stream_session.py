@@ -63,7 +63,7 @@ def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int
 
 def run_session(generator: ChunkGenerator, source: ConditionSource, meta: StreamMeta,
                 opts: SessionOptions, clock: LslClock,
-                extra_sinks: tuple[Sink, ...] = ()) -> dict:
+                extra_sinks: tuple[Sink, ...] = (), warmup_chunks: int = 0) -> dict:
     """Open sinks, run the engine until the duration ends or SIGINT/SIGTERM; return stats."""
     profile = _profile(opts)
     if opts.lsl is not False and profile.lsl.enabled:
@@ -80,7 +80,7 @@ def run_session(generator: ChunkGenerator, source: ConditionSource, meta: Stream
             sink.close()
         raise
     engine = Engine(generator, source, [*opened, *extra_sinks], clock,
-                    duration_s=opts.duration_s)
+                    duration_s=opts.duration_s, warmup_chunks=warmup_chunks)
     install_signal_handlers(engine)
     log.info("streaming %s: %d neurons, %.0f ms bins, condition %s; sinks: %s",
              meta.model_name, meta.n_neurons, meta.bin_s * 1e3, meta.condition_source,
