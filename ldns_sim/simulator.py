@@ -27,6 +27,10 @@ class SamplerSettings:
     eta: float = 0.0
     clip: float | None = 5.0
     use_history: bool = True
+    guidance: float | None = None
+    """Classifier-free guidance weight (streaming sampler); None: the model's default."""
+    context_noise_t: int | None = None
+    """Context noise level (streaming sampler); None: the model's default."""
     mode: str = "stream"
     """'stream': causal denoiser, bin by bin (what `ldns-sim stream` emits);
     'window': the published bidirectional whole-window denoiser."""
@@ -98,7 +102,9 @@ def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
 def _sample_latents(bundle, schedule, settings, n, n_bins, beh, direction, generator):
     if settings.mode == "stream":
         sampler = AutoregressiveSampler(bundle.denoiser, schedule, settings.n_steps, settings.eta,
-                                        settings.clip, n_batch=n, direction=direction)
+                                        settings.clip, n_batch=n, direction=direction,
+                                        guidance=settings.guidance,
+                                        context_t=settings.context_noise_t)
         return sampler.sample(n_bins, beh, generator)
     if settings.mode != "window":
         raise ValueError(f"unknown sampler mode {settings.mode!r}; expected stream or window")
@@ -139,7 +145,8 @@ class StreamingGenerator(ChunkGenerator):
         if meta.condition == "direction":
             direction = direction_features(np.array([direction_rad or 0.0]), 1)
         self._sampler = AutoregressiveSampler(bundle.denoiser, NoiseSchedule(), settings.n_steps,
-                                              settings.eta, settings.clip, 1, direction)
+                                              settings.eta, settings.clip, 1, direction,
+                                              settings.guidance, settings.context_noise_t)
         self._history = bundle.history if settings.use_history else None
         self._buffer = None if self._history is None else self._history.initial_buffer(1)
         self._inv_scale = (1.0 / bundle.behaviour_scale).unsqueeze(0)  # (1, n_beh)

@@ -35,6 +35,14 @@ class DenoiserConfig:
     """Condition on a per-window reach angle given as (cos, sin)."""
     min_decay_per_bin: float = 0.0
     """S4D memory floor (see ``S4DConfig``); the streaming denoiser sets 4 / window_bins."""
+    null_condition: bool = False
+    """The last behaviour channel says whether the behaviour is given (1) or dropped (0):
+    trained with condition dropout, so sampling can use classifier-free guidance."""
+    guidance: float = 1.0
+    """Default guidance weight at sampling (1: plain conditional model)."""
+    context_noise_t: int = 0
+    """Default noise level (timestep) at which emitted latents enter the context; the model was
+    trained on contexts noised at random levels up to a maximum (noise augmentation)."""
 
     @property
     def emb_dim(self) -> int:
@@ -110,17 +118,20 @@ class Denoiser(nn.Module):
             x = block(x, cond)
         return self.conv_out(x)  # (B, Z, L)
 
-    def forward_teacher_forced(self, z_clean, z_noisy, t_noisy, behaviour=None, direction=None):
+    def forward_teacher_forced(self, z_clean, z_noisy, t_noisy, behaviour=None, direction=None,
+                               t_clean=None):
         """Per bin: the prediction the streaming model makes with a clean past.
 
         z_clean, z_noisy: (B, Z, L); t_noisy: (B, L) timesteps of z_noisy, bin by bin.
-        Returns (B, Z, L), each bin's noise prediction given clean bins before it.
+        t_clean: (B, L) noise level of the context stream (zeros: clean context).
+        Returns (B, Z, L), each bin's noise prediction given the context bins before it.
         """
         n_batch, _, n_bins = z_clean.shape
         ones = torch.ones(n_batch, 1, n_bins)
         x_clean = self._inputs(z_clean, behaviour, ones)
         x_noisy = self._inputs(z_noisy, behaviour, torch.zeros_like(ones))
-        cond_clean = self.embed(torch.zeros_like(t_noisy), direction)
+        cond_clean = self.embed(torch.zeros_like(t_noisy) if t_clean is None else t_clean,
+                                direction)
         cond_noisy = self.embed(t_noisy, direction)
         for block in self.blocks:
             x_clean, x_noisy = block.forward_teacher_forced(x_clean, x_noisy, cond_clean,
@@ -138,7 +149,7 @@ class DenoiserStepper:
     """
 
     def __init__(self, model: Denoiser, timesteps: list[int], n_batch: int = 1,
-                 direction: torch.Tensor | None = None):
+                 direction: torch.Tensor | None = None, context_t: int = 0):
         if not model.cfg.causal:
             raise ValueError("streaming needs a causal denoiser")
         self.model = model
@@ -147,7 +158,7 @@ class DenoiserStepper:
             self.caches = [blk.step_cache() for blk in model.blocks]
             self.conv_in = (model.conv_in.weight[..., 0], model.conv_in.bias)
             self.conv_out = (model.conv_out.weight[..., 0], model.conv_out.bias)
-            all_t = sorted(set(timesteps) | {0})
+            all_t = sorted(set(timesteps) | {0, context_t})
             t_tensor = torch.tensor(all_t).unsqueeze(0).expand(n_batch, -1)  # (B, T)
             cond = model.embed(t_tensor, direction)  # (B, E, T)
             self.mods = {
@@ -178,9 +189,9 @@ class DenoiserStepper:
         return self._run(z_t, behaviour, t, 0.0, commit=False)
 
     @torch.inference_mode()
-    def commit(self, z_clean: torch.Tensor, behaviour: torch.Tensor | None) -> None:
-        """Append one emitted clean bin (B, Z) to the context."""
-        self._run(z_clean, behaviour, 0, 1.0, commit=True)
+    def commit(self, z_context: torch.Tensor, behaviour: torch.Tensor | None, t: int = 0) -> None:
+        """Append one emitted bin (B, Z) to the context, as it is at noise level ``t``."""
+        self._run(z_context, behaviour, t, 1.0, commit=True)
 
     def get_state(self) -> list[torch.Tensor]:
         return [s.clone() for s in self.states]

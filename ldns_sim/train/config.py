@@ -52,6 +52,15 @@ class DiffusionTrain:
     warmup_frac: float = 0.05
     train_window_denoiser: bool = False
     """Also train the published bidirectional whole-window denoiser (offline sampling only)."""
+    cond_dropout: float = 0.0
+    """Streaming denoiser: fraction of windows trained without behaviour, for classifier-free
+    guidance (0: no guidance possible, as the reference)."""
+    guidance: float = 1.0
+    """Default guidance weight recorded in the model (used when sampling)."""
+    context_noise_max: int = 0
+    """Streaming denoiser: contexts noised to a random level up to this timestep in training."""
+    context_noise_t: int = 0
+    """Default context noise level at sampling, recorded in the model."""
 
 
 @dataclass(frozen=True)

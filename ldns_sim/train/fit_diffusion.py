@@ -34,15 +34,36 @@ from ldns_sim.train.loop import (
 log = logging.getLogger(__name__)
 
 
+def with_presence(behaviour: torch.Tensor, drop_prob: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Drop each window's behaviour with ``drop_prob`` and append the presence flag channel."""
+    present = (torch.rand(behaviour.shape[0], generator=generator) >= drop_prob).float()
+    present = present[:, None, None].expand(-1, 1, behaviour.shape[-1])  # (B, 1, L)
+    return torch.cat([behaviour * present, present], dim=1)
+
+
 def denoising_loss(net, model: Denoiser, schedule: NoiseSchedule, z0, behaviour, direction,
-                   beta: float, generator: torch.Generator) -> torch.Tensor:
-    """Epsilon-prediction loss on a batch of clean normalised latents z0 (B, Z, L)."""
+                   beta: float, generator: torch.Generator, cond_dropout: float = 0.0,
+                   context_noise_max: int = 0) -> torch.Tensor:
+    """Epsilon-prediction loss on a batch of clean normalised latents z0 (B, Z, L).
+
+    Causal models: ``cond_dropout`` drops the behaviour of that fraction of windows (for
+    classifier-free guidance); ``context_noise_max`` noises each window's context stream to a
+    random level in [0, max] (noise augmentation against autoregressive drift).
+    """
     n_batch, _, n_bins = z0.shape
     noise = torch.randn(z0.shape, generator=generator)
     if model.cfg.causal:
+        if model.cfg.null_condition and behaviour is not None:
+            behaviour = with_presence(behaviour, cond_dropout, generator)
         t = torch.randint(0, schedule.n_steps, (n_batch, n_bins), generator=generator)
         z_t = schedule.add_noise(z0, noise, t)
-        pred = net(z0, z_t, t, behaviour, direction, teacher_forced=True)
+        t_ctx = torch.randint(0, context_noise_max + 1, (n_batch, 1), generator=generator)
+        t_ctx = t_ctx.expand(n_batch, n_bins)
+        z_ctx = z0
+        if context_noise_max > 0:
+            z_ctx = schedule.add_noise(z0, torch.randn(z0.shape, generator=generator), t_ctx)
+        pred = net(z_ctx, z_t, t, behaviour, direction, t_ctx, teacher_forced=True)
     else:
         t = torch.randint(0, schedule.n_steps, (n_batch,), generator=generator)
         z_t = schedule.add_noise(z0, noise, t)
@@ -104,7 +125,8 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
         model.train()
         for idx in minibatches(len(latents), cfg.batch_size, generator, dist):
             loss = denoising_loss(net, model, schedule, latents[idx], pick(behaviour, idx),
-                                  pick(direction, idx), cfg.loss_beta, generator)
+                                  pick(direction, idx), cfg.loss_beta, generator,
+                                  cfg.cond_dropout, cfg.context_noise_max)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -125,11 +147,13 @@ def fit_denoiser(cfg: DiffusionTrain, model_cfg: DenoiserConfig, latents: torch.
     with torch.no_grad():
         g = torch.Generator().manual_seed(1234)
         view = _TrainView(model)
-        val_loss = denoising_loss(view, model, schedule, *val, cfg.loss_beta, g).item()
+        val_loss = denoising_loss(view, model, schedule, *val, cfg.loss_beta, g,
+                                  cfg.cond_dropout, cfg.context_noise_max).item()
         sub_idx = torch.arange(min(len(latents), 512))
         train_loss = denoising_loss(view, model, schedule, latents[sub_idx],
                                     pick(behaviour, sub_idx), pick(direction, sub_idx),
-                                    cfg.loss_beta, g).item()
+                                    cfg.loss_beta, g, cfg.cond_dropout,
+                                    cfg.context_noise_max).item()
     report = {f"{stage}_train_loss": train_loss, f"{stage}_val_loss": val_loss,
               f"{stage}_first_epoch_loss": first_epoch_loss,
               f"train_seconds_{stage}": time.perf_counter() - t_start,

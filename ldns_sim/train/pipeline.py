@@ -128,10 +128,14 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     val_set = (norm(_encode(ae, v_counts)), val_b, val_d)
 
     def denoiser_cfg(causal: bool) -> DenoiserConfig:
+        null = causal and n_beh > 0 and dcfg.cond_dropout > 0
         return DenoiserConfig(n_latents=cfg.ae.n_latents, n_hidden=dcfg.n_hidden,
                               n_blocks=dcfg.n_blocks, n_state=dcfg.n_state, causal=causal,
-                              n_behaviour=n_beh, use_direction=cfg.condition == "direction",
-                              min_decay_per_bin=4.0 / dcfg.window_bins if causal else 0.0)
+                              n_behaviour=n_beh + int(null),
+                              use_direction=cfg.condition == "direction",
+                              min_decay_per_bin=4.0 / dcfg.window_bins if causal else 0.0,
+                              null_condition=null, guidance=dcfg.guidance if null else 1.0,
+                              context_noise_t=dcfg.context_noise_t if causal else 0)
 
     denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
                                  val_set, generator, dist, ckpt / "causal_denoiser.pt",
