@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,11 +39,16 @@ def main() -> None:
     parser.add_argument("--data", default=DATA)
     parser.add_argument("--steps", default="5,10,20,50,1000")
     parser.add_argument("--n-boot", type=int, default=50)
+    parser.add_argument("--bins", type=int, default=48)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data = load_spike_data(args.data)
     train, test = data.select("train"), data.select("test")
+    # every test trial cut to its first --bins bins: one batch per sampler (M1 trials have
+    # 48..177 bins; the whole-window sampler would otherwise run once per distinct length)
+    test = replace(test, counts=tuple(c[:args.bins] for c in test.counts),
+                   behaviour=tuple(b[:args.bins] for b in test.behaviour))
     rng = np.random.default_rng(0)
     candidates, timing = {}, {}
     n_bins = test.n_bins_total

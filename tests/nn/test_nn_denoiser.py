@@ -100,3 +100,32 @@ def test_spike_history_fit_and_sampling_use_the_same_intensity():
     lam_conv = torch.nn.functional.softplus(drive[..., 6] + torch.log(rates[..., 6] + 1e-6)
                                             + model.bias)
     assert torch.allclose(lam_step, lam_conv, atol=1e-6)
+
+
+def test_guidance_zero_ignores_behaviour_and_needs_a_null_condition_model():
+    from ldns_sim.diffusion.autoregressive import AutoregressiveSampler
+    from ldns_sim.diffusion.schedule import NoiseSchedule
+
+    plain = _randomised_denoiser()
+    with __import__("pytest").raises(ValueError, match="dropout"):
+        AutoregressiveSampler(plain, NoiseSchedule(), 3, guidance=2.0)
+    g = torch.Generator().manual_seed(5)
+    model = Denoiser(DenoiserConfig(n_latents=5, n_hidden=32, n_blocks=2, n_state=8, causal=True,
+                                    n_behaviour=3, null_condition=True), g)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.2, generator=g)
+    model.eval()
+    beh_a = torch.randn(2, 2, 6, generator=g)
+    beh_b = torch.randn(2, 2, 6, generator=g)
+
+    def run(beh, guidance, context_t=0):
+        sampler = AutoregressiveSampler(model, NoiseSchedule(), 4, n_batch=2, guidance=guidance,
+                                        context_t=context_t)
+        return sampler.sample(6, beh, torch.Generator().manual_seed(0))
+
+    assert torch.equal(run(beh_a, 0.0), run(beh_b, 0.0))  # only the dropped branch counts
+    assert not torch.equal(run(beh_a, 1.0), run(beh_b, 1.0))
+    assert not torch.equal(run(beh_a, 2.0), run(beh_a, 1.0))
+    assert not torch.equal(run(beh_a, 1.0, context_t=100), run(beh_a, 1.0))
