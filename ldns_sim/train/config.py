@@ -43,7 +43,7 @@ class DiffusionTrain:
     """Training windows; the streaming denoiser's memory is made to fade within them."""
     stride_bins: int = 4
     batch_size: int = 128
-    epochs: int = 200
+    epochs: int = 150
     lr: float = 1e-3
     weight_decay: float = 0.01
     loss_beta: float = 0.05
@@ -52,15 +52,20 @@ class DiffusionTrain:
     warmup_frac: float = 0.05
     train_window_denoiser: bool = False
     """Also train the published bidirectional whole-window denoiser (offline sampling only)."""
-    cond_dropout: float = 0.0
+    cond_dropout: float = 0.1
     """Streaming denoiser: fraction of windows trained without behaviour, for classifier-free
-    guidance (0: no guidance possible, as the reference)."""
-    guidance: float = 1.0
-    """Default guidance weight recorded in the model (used when sampling)."""
-    context_noise_max: int = 0
-    """Streaming denoiser: contexts noised to a random level up to this timestep in training."""
+    guidance (0: no guidance possible, as the reference). On M1 (val split, 5 steps), the
+    velocity read from sampled latents by a decoder fitted on real latents went from R^2 0.36
+    (no guidance) to 0.62-0.64 with guidance 2-3, against 0.64 on real latents."""
+    guidance: float = 3.0
+    """Default guidance weight recorded in the model (used when sampling). Chosen on the M1 val
+    split (w in 1..4, context level 0 or 100): w = 3 gave the best decodability of the velocity
+    from the sampled spikes (R^2 0.19 vs -0.15 without guidance) at latent R^2 0.52."""
+    context_noise_max: int = 200
+    """Streaming denoiser: contexts noised to a random level up to this timestep in training
+    (without it, the latent measure above stayed at 0.18-0.33 even with guidance)."""
     context_noise_t: int = 0
-    """Default context noise level at sampling, recorded in the model."""
+    """Default context noise level at sampling, recorded in the model (val: 0 beat 100)."""
 
 
 @dataclass(frozen=True)
