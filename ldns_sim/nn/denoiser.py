@@ -161,8 +161,10 @@ class DenoiserStepper:
             all_t = sorted(set(timesteps) | {0, context_t})
             t_tensor = torch.tensor(all_t).unsqueeze(0).expand(n_batch, -1)  # (B, T)
             cond = model.embed(t_tensor, direction)  # (B, E, T)
+            per_block = [blk.modulation(cond) for blk in model.blocks]  # six (B, C, T) each
+            # contiguous copies: a view would keep every block's (B, 6C, T) tensor alive per t
             self.mods = {
-                t: [tuple(m[..., i] for m in blk.modulation(cond)) for blk in model.blocks]
+                t: [tuple(m[..., i].contiguous() for m in mods) for mods in per_block]
                 for i, t in enumerate(all_t)
             }
         self.states = [blk.s4.initial_state(n_batch) for blk in model.blocks]

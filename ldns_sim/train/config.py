@@ -97,7 +97,9 @@ def preset(name: str) -> TrainConfig:
             ae=replace(base.ae, n_latents=8, n_hidden=128, window_bins=256, stride_bins=256,
                        batch_size=64, epochs=60, cd_prob=0.2, l2_beta=0.01, smooth_beta=0.01),
             diffusion=replace(base.diffusion, window_bins=256, stride_bins=256, batch_size=64,
-                              epochs=150, loss_beta=0.0, train_window_denoiser=True),
+                              epochs=150, loss_beta=0.0, train_window_denoiser=True,
+                              cond_dropout=0.0, guidance=1.0, context_noise_max=0,
+                              context_noise_t=0),
             history=replace(base.history, n_history=20),
         )
     if name == "tiny":
