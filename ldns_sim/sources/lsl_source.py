@@ -195,9 +195,13 @@ class LslConditionSource(ConditionSource):
                 self._stop.wait(_RERESOLVE_WAIT_S)
 
     def _pull(self, inlet) -> None:
-        samples, timestamps = inlet.pull_chunk(timeout=_PULL_TIMEOUT_S, max_samples=256)
-        if not timestamps:
+        # pull_chunk(timeout > 0) waits for max_samples or the whole timeout, which would delay
+        # every sample by up to the timeout: wait for one sample, then take what else is there
+        sample, stamp = inlet.pull_sample(timeout=_PULL_TIMEOUT_S)
+        if stamp is None:
             return
+        more, more_stamps = inlet.pull_chunk(timeout=0.0, max_samples=256)
+        samples, timestamps = [sample, *more], [stamp, *more_stamps]
         arrival_s = self._clock_now()
         picked = np.asarray(samples, dtype=np.float64)[:, self.channels]  # (n_samples, 2)
         for row, stamp_s in zip(picked, timestamps):
