@@ -38,6 +38,8 @@ above and the time each stage took are stored in the result's settings (JSON and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import time
 from contextlib import contextmanager
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 STREAMED = "LDNS (streamed)"
 WINDOW = "LDNS (window)"
+GPFA_NAME = "GPFA (elephant)"
 BASELINE_NAMES = ("PSTH-Poisson", "trial-shuffled", "dichotomized Gaussian",
                   "homogeneous Poisson")
 
@@ -262,6 +265,18 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
         start = time.perf_counter()
         out[name] = make(g)
         log.info("baseline %s: %.1f s", name, time.perf_counter() - start)
+    try:  # a latent-variable model from a maintained package, when it is installed
+        import elephant  # noqa: F401
+    except ImportError:
+        log.info("GPFA baseline skipped: pip install 'ldns-sim[gpfa]' (elephant) to add it")
+        return out
+    from ldns_sim.evaluation.gpfa_baseline import gpfa
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # elephant prints its progress
+        out[GPFA_NAME] = gpfa(train, like, rng.spawn(1)[0], n_latents=8, em_max_iters=20)
+    log.info("baseline %s: %.1f s (8 latents, 20 EM iterations)", GPFA_NAME,
+             time.perf_counter() - start)
     return out
 
 
