@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ldns_sim.errors import ConfigError, SourceError
-from ldns_sim.realtime.condition import ConditionReading, ConditionSource
 from ldns_sim.sources._pygame import ALTERNATIVES, import_pygame
 from ldns_sim.sources.link_state import HoldPolicy, LinkState
+from ldns_sim.sources.threaded import ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def axes_to_velocity(axes: Sequence[float], *, invert: Sequence[bool], dead_zone
     return (radial_dead_zone(stick, dead_zone) * velocity_scale).astype(np.float32)
 
 
-class JoystickSource(ConditionSource):
+class JoystickSource(ThreadedSource):
     """Hand velocity from a gamepad stick, polled on its own thread.
 
     Unplugged mid-stream (SDL device-removed event or a failed read): the last velocity is
@@ -151,19 +151,9 @@ class JoystickSource(ConditionSource):
 
     def stop(self) -> None:
         """Stop polling and release the device; safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout=2.0)
+        self._join_worker()
 
     # -- engine side -----------------------------------------------------------------------
-
-    def read(self, now_s: float) -> ConditionReading:
-        return self._link.reading(now_s)
-
-    def drain_events(self) -> list[str]:
-        return self._link.drain_events()
 
     # -- device thread ---------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from ldns_sim.errors import ConfigError, SourceError
 from ldns_sim.lsl_config import configure_lsl
-from ldns_sim.realtime.condition import ConditionReading, ConditionSource
 from ldns_sim.sources.link_state import HoldPolicy, LinkState
+from ldns_sim.sources.threaded import ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _predicate(name: str | None, stream_type: str | None) -> str:
     return " and ".join(parts)
 
 
-class LslConditionSource(ConditionSource):
+class LslConditionSource(ThreadedSource):
     """Hand velocity from an LSL stream, pulled on its own thread.
 
     Samples with NaN/Inf in the selected channels are rejected and counted, with one
@@ -101,15 +101,6 @@ class LslConditionSource(ConditionSource):
         self._inlet = None
         self._uid: str | None = None
 
-    @property
-    def n_rejected(self) -> int:
-        """Samples rejected so far (NaN/Inf in a selected channel)."""
-        return sum(self._link.n_rejected.values())
-
-    @property
-    def n_samples(self) -> int:
-        return self._link.n_samples
-
     def start(self) -> LslConditionSource:
         """Resolve the stream and start pulling; ``SourceError`` if it is not found."""
         if self._thread is not None:
@@ -158,17 +149,8 @@ class LslConditionSource(ConditionSource):
 
     def stop(self) -> None:
         """Stop pulling and close the inlet; safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout=2.0)
+        self._join_worker()
         self._inlet = None
-
-    def read(self, now_s: float) -> ConditionReading:
-        return self._link.reading(now_s)
-
-    def drain_events(self) -> list[str]:
-        return self._link.drain_events()
 
     # -- pull thread -----------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ldns_sim.errors import ConfigError, SourceError
-from ldns_sim.realtime.condition import ConditionReading, ConditionSource
 from ldns_sim.sources._pygame import import_pygame
 from ldns_sim.sources.joystick_source import radial_dead_zone
 from ldns_sim.sources.link_state import HoldPolicy, LinkState
+from ldns_sim.sources.threaded import ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def offset_to_velocity(offset_px: Sequence[float], *, full_scale_px: float, dead
     return (radial_dead_zone(stick, dead_zone) * velocity_scale).astype(np.float32)
 
 
-class MouseSource(ConditionSource):
+class MouseSource(ThreadedSource):
     """Hand velocity from the mouse in a small window, on its own thread.
 
     The cursor outside the window (or the window without focus) reads as rest (zero). Closing
@@ -126,17 +126,7 @@ class MouseSource(ConditionSource):
 
     def stop(self) -> None:
         """Close the window; safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout=2.0)
-
-    def read(self, now_s: float) -> ConditionReading:
-        return self._link.reading(now_s)
-
-    def drain_events(self) -> list[str]:
-        return self._link.drain_events()
+        self._join_worker()
 
     def _run(self, pygame) -> None:
         try:

@@ -22,8 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ldns_sim.errors import ConfigError, SourceError
-from ldns_sim.realtime.condition import ConditionReading, ConditionSource
 from ldns_sim.sources.link_state import HoldPolicy, LinkState
+from ldns_sim.sources.threaded import ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _decode_binary(header_bytes: bytes, payload: bytes) -> tuple[np.ndarray, int
     return values.reshape(-1, header.shape[-1])[-1].astype(np.float64), header.seq
 
 
-class ZmqConditionSource(ConditionSource):
+class ZmqConditionSource(ThreadedSource):
     """Hand velocity from a ZMQ PUB socket, received on its own thread.
 
     The SUB socket connects to ``endpoint`` (the rig binds). Bad messages are rejected and
@@ -148,14 +148,6 @@ class ZmqConditionSource(ConditionSource):
         self._context = None
         self._socket = None
 
-    @property
-    def n_rejected(self) -> int:
-        return sum(self._link.n_rejected.values())
-
-    @property
-    def n_samples(self) -> int:
-        return self._link.n_samples
-
     def start(self) -> ZmqConditionSource:
         """Connect and start receiving; ``SourceError`` for an endpoint ZMQ refuses."""
         if self._thread is not None:
@@ -184,22 +176,13 @@ class ZmqConditionSource(ConditionSource):
 
     def stop(self) -> None:
         """Stop receiving and close the socket; safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout=2.0)
+        self._join_worker()
         if self._socket is not None:
             self._socket.close()
             self._socket = None
         if self._context is not None:
             self._context.term()
             self._context = None
-
-    def read(self, now_s: float) -> ConditionReading:
-        return self._link.reading(now_s)
-
-    def drain_events(self) -> list[str]:
-        return self._link.drain_events()
 
     def _run(self) -> None:
         import zmq

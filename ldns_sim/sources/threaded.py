@@ -1,0 +1,45 @@
+"""What every device-backed condition source shares: a worker thread that feeds a LinkState.
+
+The worker (gamepad poll, window loop, LSL pull, ZMQ receive) pushes samples into
+``self._link``; the engine reads the newest value and the lost/restored markers from it.
+Subclasses set ``self._link``, ``self._stop`` (a ``threading.Event``) and ``self._thread``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ldns_sim.realtime.condition import ConditionReading, ConditionSource
+from ldns_sim.sources.link_state import LinkState
+
+
+class ThreadedSource(ConditionSource):
+    """Base of the sources whose samples arrive on a worker thread."""
+
+    _link: LinkState
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def read(self, now_s: float) -> ConditionReading:
+        return self._link.reading(now_s)
+
+    def drain_events(self) -> list[str]:
+        return self._link.drain_events()
+
+    @property
+    def n_rejected(self) -> int:
+        """Samples rejected so far (NaN/Inf or malformed)."""
+        return sum(self._link.n_rejected.values())
+
+    @property
+    def n_samples(self) -> int:
+        return self._link.n_samples
+
+    def _join_worker(self) -> bool:
+        """Stop and join the worker thread; False when none was running (stop is idempotent)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return False
+        self._stop.set()
+        thread.join(timeout=2.0)
+        return True
