@@ -20,7 +20,7 @@ def _outlet(name: str, n_channels: int = 3) -> pylsl.StreamOutlet:
     return pylsl.StreamOutlet(info)
 
 
-def _push_until(outlet, sample, predicate, timeout_s=5.0):
+def _push_until(outlet, sample, predicate, timeout_s=15.0):
     """Push ``sample`` every 10 ms until ``predicate()`` is truthy; fail at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
