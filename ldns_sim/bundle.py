@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -193,7 +193,3 @@ def load_bundle(path: str | Path) -> ModelBundle:
                        latent_std=tensors["stats.latent_std"],
                        behaviour_scale=tensors["stats.behaviour_scale"])
 
-
-def config_dict(obj) -> dict:
-    """A frozen dataclass config as plain JSON-able data."""
-    return asdict(obj)

@@ -10,12 +10,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ldns_sim.core import ChunkGenerator, StreamMeta
 from ldns_sim.errors import ConfigError
 from ldns_sim.realtime.clock import LslClock
-from ldns_sim.realtime.condition import ConditionSource, ConstantSource
+from ldns_sim.realtime.condition import ConditionSource
 from ldns_sim.realtime.engine import Engine
 from ldns_sim.realtime.signals import install_signal_handlers
 from ldns_sim.sinks.base import Sink
@@ -98,9 +96,3 @@ def check_record_path(path: str | None) -> None:
     if not p.parent.exists():
         raise ConfigError(f"--record {path}: folder {p.parent} does not exist")
 
-
-def default_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-__all__ = ["ConstantSource", "SessionOptions", "check_record_path", "make_meta", "run_session"]

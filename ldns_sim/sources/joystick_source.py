@@ -133,27 +133,13 @@ class JoystickSource(ThreadedSource):
         if self._thread is not None:
             return self
         pygame = import_pygame("joystick")
-        self._stop.clear()
-        self._ready.clear()
-        self._start_error = None
-        self._thread = threading.Thread(target=self._run, args=(pygame,),
-                                        name="ldns-joystick", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_START_TIMEOUT_S):
-            self.stop()
-            raise SourceError(f"joystick: SDL did not start within {_START_TIMEOUT_S:g} s; "
-                              f"use {ALTERNATIVES}")
-        if self._start_error is not None:
-            error = self._start_error
-            self.stop()
-            raise error
+        self._start_worker((pygame,), "ldns-joystick", _START_TIMEOUT_S, SourceError(
+            f"joystick: SDL did not start within {_START_TIMEOUT_S:g} s; use {ALTERNATIVES}"))
         return self
 
     def stop(self) -> None:
         """Stop polling and release the device; safe to call twice."""
         self._join_worker()
-
-    # -- engine side -----------------------------------------------------------------------
 
     # -- device thread ---------------------------------------------------------------------
 

@@ -111,17 +111,8 @@ class MouseSource(ThreadedSource):
         if self._thread is not None:
             return self
         pygame = import_pygame("mouse")
-        self._stop.clear()
-        self._ready.clear()
-        self._start_error = None
-        self._thread = threading.Thread(target=self._run, args=(pygame,), name="ldns-mouse",
-                                        daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_START_TIMEOUT_S) or self._start_error is not None:
-            error = self._start_error or SourceError(
-                f"mouse: no window within {_START_TIMEOUT_S:g} s; use {_ALTERNATIVES}")
-            self.stop()
-            raise error
+        self._start_worker((pygame,), "ldns-mouse", _START_TIMEOUT_S, SourceError(
+            f"mouse: no window within {_START_TIMEOUT_S:g} s; use {_ALTERNATIVES}"))
         return self
 
     def stop(self) -> None:

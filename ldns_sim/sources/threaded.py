@@ -35,6 +35,26 @@ class ThreadedSource(ConditionSource):
     def n_samples(self) -> int:
         return self._link.n_samples
 
+    def _start_worker(self, args: tuple, thread_name: str, timeout_s: float,
+                      timeout_error: Exception) -> None:
+        """Start ``self._run(*args)`` and wait until it sets ``self._ready``.
+
+        The worker reports a failure to open its device through ``self._start_error``; that
+        error (or ``timeout_error`` if the worker does not get ready within ``timeout_s``) is
+        raised here after the worker is stopped.
+        """
+        self._stop.clear()
+        self._ready.clear()
+        self._start_error = None
+        self._thread = threading.Thread(target=self._run, args=args, name=thread_name,
+                                        daemon=True)
+        self._thread.start()
+        ready = self._ready.wait(timeout_s)
+        if not ready or self._start_error is not None:
+            error = self._start_error if self._start_error is not None else timeout_error
+            self.stop()
+            raise error
+
     def _join_worker(self) -> bool:
         """Stop and join the worker thread; False when none was running (stop is idempotent)."""
         thread, self._thread = self._thread, None
