@@ -33,6 +33,19 @@ def _push_until(outlet, sample, predicate, timeout_s=15.0):
     raise AssertionError("condition not met before the deadline")
 
 
+def _settle(source, quiet_s=0.3, timeout_s=10.0):
+    """Wait until samples pushed before now have all arrived (no new arrival for quiet_s)."""
+    deadline = time.monotonic() + timeout_s
+    last, quiet_since = source.n_samples, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if source.n_samples != last:
+            last, quiet_since = source.n_samples, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+    raise AssertionError("samples kept arriving after the outlet stopped pushing")
+
+
 def test_missing_stream_names_it_and_how_to_list(unique_name):
     source = LslConditionSource(name=unique_name, timeout_s=0.2, clock_now=ManualClock().now)
     with pytest.raises(SourceError) as info:
@@ -93,6 +106,7 @@ def test_silence_counts_as_loss_on_the_engine_clock(unique_name):
                             policy=HoldPolicy(hold_s=0.1, decay_tau_s=0.1,
                                               lost_after_s=0.5)) as source:
         _push_until(outlet, [3.0, 4.0], lambda: source.read(clock.now()).ok)
+        _settle(source)  # samples still in flight would arrive after the clock advances
         assert "ON" in repr(source)
         clock.advance(0.4)
         assert source.read(clock.now()).ok  # silent, but not yet for lost_after_s
