@@ -24,15 +24,20 @@ def _configure_lsl(args: argparse.Namespace) -> None:
 
 
 def _session_options(args: argparse.Namespace):
+    from ldns_sim.perturbations import from_command_line
+    from ldns_sim.sinks.profile import load_profile
     from ldns_sim.stream_session import SessionOptions, check_record_path
 
     check_record_path(args.record)
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration {args.duration}: expected a positive number of seconds")
+    perturbations = from_command_line(getattr(args, "perturb", []),
+                                      getattr(args, "perturb_file", None))
+    load_profile(args.profile)  # a bad profile (its perturbations too) fails before the model
     return SessionOptions(profile=args.profile, lsl=args.lsl, zmq_endpoint=args.zmq_endpoint,
                           no_zmq=args.no_zmq, bind_any=args.bind_any, record=args.record,
                           duration_s=args.duration, seed=args.seed, lsl_scope=args.lsl_scope,
-                          lsl_prefix=args.lsl_prefix)
+                          lsl_prefix=args.lsl_prefix, perturbations=tuple(perturbations))
 
 
 def _bins_per_chunk(args: argparse.Namespace) -> int:

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ldns_sim.core import ChunkGenerator, StreamMeta
 from ldns_sim.errors import ConfigError
+from ldns_sim.perturbations.schedule import Perturbation, PerturbationSchedule
+from ldns_sim.perturbations.stage import perturb_sinks
 from ldns_sim.realtime.clock import LslClock
 from ldns_sim.realtime.condition import ConditionSource
 from ldns_sim.realtime.engine import Engine
 from ldns_sim.realtime.signals import install_signal_handlers
 from ldns_sim.sinks.base import Sink
 from ldns_sim.sinks.profile import StreamProfile, load_profile, make_sinks
+
+#: Spawn key of the perturbations' RNG: seeded by ``--seed``, independent of the model's draws.
+PERTURBATION_STREAM = 7
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,8 @@ class SessionOptions:
     seed: int = 0
     lsl_scope: str | None = None
     lsl_prefix: str | None = None
+    perturbations: tuple[Perturbation, ...] = ()
+    """From the command line; the profile's ``[[perturbation]]`` tables are added to them."""
 
 
 def _profile(opts: SessionOptions) -> StreamProfile:
@@ -62,8 +72,14 @@ def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int
 def run_session(generator: ChunkGenerator, source: ConditionSource, meta: StreamMeta,
                 opts: SessionOptions, clock: LslClock,
                 extra_sinks: tuple[Sink, ...] = (), warmup_chunks: int = 0) -> dict:
-    """Open sinks, run the engine until the duration ends or SIGINT/SIGTERM; return stats."""
+    """Open sinks, run the engine until the duration ends or SIGINT/SIGTERM; return stats.
+
+    Perturbations (``opts.perturbations`` and the profile's) act on what every sink gets,
+    ``extra_sinks`` included (``ldns_sim.perturbations.stage``); with ``--record`` the
+    schedule is then added to the file as ``intervals/perturbations``.
+    """
     profile = _profile(opts)
+    perturbations = [*opts.perturbations, *profile.perturbations()]
     if opts.lsl is not False and profile.lsl.enabled:
         from ldns_sim.lsl_config import configure_lsl
 
@@ -77,14 +93,30 @@ def run_session(generator: ChunkGenerator, source: ConditionSource, meta: Stream
         for sink in opened:
             sink.close()
         raise
-    engine = Engine(generator, source, [*opened, *extra_sinks], clock,
+    engine = Engine(generator, source,
+                    _perturbed([*opened, *extra_sinks], perturbations, meta, opts.seed), clock,
                     duration_s=opts.duration_s, warmup_chunks=warmup_chunks)
     install_signal_handlers(engine)
     log.info("streaming %s: %d neurons, %.0f ms bins, condition %s; sinks: %s",
              meta.model_name, meta.n_neurons, meta.bin_s * 1e3, meta.condition_source,
              ", ".join(repr(s) for s in opened))
     stats = engine.run()
+    record = opts.record or profile.record.path
+    if record and perturbations:
+        from ldns_sim.perturbations.nwb import add_perturbation_intervals
+
+        add_perturbation_intervals(record, perturbations)
     return stats.as_dict()
+
+
+def _perturbed(sinks: list[Sink], perturbations: Sequence[Perturbation], meta: StreamMeta,
+               seed: int) -> list[Sink]:
+    if not perturbations:
+        return sinks
+    log.info("perturbations: %s", ", ".join(p.spec() for p in perturbations))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PERTURBATION_STREAM,)))
+    return perturb_sinks(sinks, PerturbationSchedule(perturbations, meta.n_neurons, meta.bin_s,
+                                                     rng))
 
 
 def check_record_path(path: str | None) -> None:

@@ -1,8 +1,9 @@
 """Stream profiles: what a session publishes and records (``streams/*.toml``).
 
-A profile names the LSL streams, the ZMQ endpoint, the chunking and the recording
-options; ``ldns-sim stream --profile X`` reads one, and ``streams/default.toml`` is used
-when no profile is given. Validated here with pydantic (``extra="forbid"``).
+A profile names the LSL streams, the ZMQ endpoint, the chunking, the recording options and
+any scheduled perturbations; ``ldns-sim stream --profile X`` reads one, and
+``streams/default.toml`` is used when no profile is given. Validated here with pydantic
+(``extra="forbid"``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 import ldns_sim
+from ldns_sim.perturbations.schedule import Perturbation, PerturbationEntry
 from ldns_sim.sinks.base import Sink
 from ldns_sim.toml_config import load_toml_model, resolve_named_toml
 
@@ -73,6 +75,12 @@ class StreamProfile(_Section):
     lsl: LslProfile = LslProfile()
     zmq: ZmqProfile = ZmqProfile()
     record: RecordProfile = RecordProfile()
+    perturbation: tuple[PerturbationEntry, ...] = ()
+    """``[[perturbation]]`` tables: scheduled dropout, drift, gain, noise, shuffle (stream
+    seconds; ``ldns_sim.perturbations``), added to any ``--perturb`` of the command line."""
+
+    def perturbations(self) -> list[Perturbation]:
+        return [entry.to_perturbation() for entry in self.perturbation]
 
 
 def load_profile(path_or_name: str | Path = "default") -> StreamProfile:
