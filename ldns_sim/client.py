@@ -203,7 +203,15 @@ class LslSpikeReader:
         timestamps
             ``(n,)`` float64 bin-end times on the sender's LSL clock.
         """
-        samples, stamps = self.inlet.pull_chunk(timeout=timeout_s, max_samples=max_samples)
+        # pull_chunk(timeout > 0) waits for max_samples or the whole timeout, which would
+        # delay every sample by up to the timeout: wait for one sample, take what else is there
+        sample, stamp = self.inlet.pull_sample(timeout=timeout_s)
+        if stamp is None:
+            return (np.zeros((0, self._n_channels), dtype=self._dtype),
+                    np.zeros(0, dtype=np.float64))
+        samples, stamps = (self.inlet.pull_chunk(timeout=0.0, max_samples=max_samples - 1)
+                           if max_samples > 1 else ([], []))
+        samples, stamps = [sample, *samples], [stamp, *stamps]
         data = np.asarray(samples, dtype=self._dtype).reshape(-1, self._n_channels)
         return data, np.asarray(stamps, dtype=np.float64)
 

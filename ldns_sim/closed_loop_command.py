@@ -59,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lsl", action="store_true", help="publish the session's streams over LSL")
     p.add_argument("--zmq", dest="zmq_endpoint", metavar="ENDPOINT",
                    help="publish the session's streams on this ZMQ PUB endpoint")
+    p.add_argument("--decoder-process", choices=["zmq", "lsl"],
+                   help="run the fitted decoder in a process of its own that reads the "
+                        "published spikes over ZMQ or LSL and sends its velocity back, as on "
+                        "a rig (paced in real time; loop latency in the output)")
     p.add_argument("--steps", type=int, default=5, help="denoising steps per bin (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
@@ -102,6 +106,9 @@ def _check(args: argparse.Namespace) -> None:
             raise ConfigError(f"--record {args.record}: expected FILE.nwb in an existing folder")
         if p.exists():
             raise ConfigError(f"--record {args.record}: file exists; choose another name")
+    if getattr(args, "decoder_process", None) and args.decoder == "ideal":
+        raise ConfigError("--decoder-process: 'ideal' has no fitted decoder to run; choose "
+                          "wiener, kalman or refit")
     if args.user != "script":
         raise ConfigError(f"--user {args.user}: the human mode is not available in this "
                           f"build; use --user script")
@@ -161,17 +168,24 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
         meta = make_meta(generator, model_name, sha256, args.seed,
                          f"closed-loop:{args.user}:{args.decoder}")
         sinks, clock = _open_sinks(args, meta)
+        remote, workdir = _decoder_process(args, decoder, sinks, meta, clock)
         # headless: stamp on time.monotonic() from now (the LSL clock on Linux), so the
         # NWB session start time is right; session time still runs as fast as generated
         t0 = clock.now() if clock is not None else time.monotonic()
         try:
             task = default_task(velocity_scale)
-            session = ClosedLoopSession(generator, decoder, task, default_user(velocity_scale),
+            if remote is not None:
+                remote.begin(t0)
+            session = ClosedLoopSession(generator, remote or decoder, task,
+                                        default_user(velocity_scale),
                                         rng, perturbations, sinks, t0_s=t0,
                                         monotonic_offset_s=_offset(clock), clock=clock)
             session.run(args.duration, progress=bar.update)
             session_log = session.finish()
         finally:
+            if remote is not None:
+                remote.close()
+                workdir.cleanup()
             for sink in sinks:
                 sink.close()
     scores = session_log.scores().as_dict()
@@ -182,8 +196,30 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
             "calibration_s": args.calibration, "seed": args.seed,
             "perturbations": [p.spec() for p in perturbations]})
         log.info("recorded the session to %s", args.record)
-    return {"decoder": args.decoder, "model": model_name, "duration_s": args.duration,
-            "perturbations": [p.spec() for p in perturbations], "scores": scores}
+    out = {"decoder": args.decoder, "model": model_name, "duration_s": args.duration,
+           "perturbations": [p.spec() for p in perturbations], "scores": scores}
+    if remote is not None:
+        out["decoder_process"] = remote.stats()
+    return out
+
+
+def _decoder_process(args: argparse.Namespace, decoder, sinks, meta, clock):
+    """``(RemoteDecoder, its temporary folder)`` for ``--decoder-process``, else Nones."""
+    if not getattr(args, "decoder_process", None):
+        return None, None
+    import tempfile
+
+    from ldns_sim.closed_loop.decoder_process import start_remote_decoder
+
+    workdir = tempfile.TemporaryDirectory(prefix="ldns-sim-decoder-")
+    try:
+        return start_remote_decoder(args.decoder_process, decoder, sinks, meta, clock,
+                                    workdir.name), workdir
+    except BaseException:
+        workdir.cleanup()
+        for sink in sinks:
+            sink.close()
+        raise
 
 
 def _offset(clock) -> float:
@@ -196,21 +232,22 @@ def _open_sinks(args: argparse.Namespace, meta):
 
     sinks = []
     clock = None
-    if args.realtime or args.lsl or args.zmq_endpoint:
+    process = getattr(args, "decoder_process", None)
+    if args.realtime or args.lsl or args.zmq_endpoint or process:
         from ldns_sim.lsl_config import configure_lsl
         from ldns_sim.realtime.clock import LslClock
 
         configure_lsl()
         clock = LslClock()
     try:
-        if args.lsl:
+        if args.lsl or process == "lsl":
             from ldns_sim.sinks.lsl_sink import LslSink
 
             sinks.append(LslSink().open(meta))
-        if args.zmq_endpoint:
+        if args.zmq_endpoint or process == "zmq":
             from ldns_sim.sinks.zmq_sink import ZmqSink
 
-            sinks.append(ZmqSink(args.zmq_endpoint).open(meta))
+            sinks.append(ZmqSink(args.zmq_endpoint or "tcp://127.0.0.1:*").open(meta))
         if args.record:
             sinks.append(NwbRecorder(args.record).open(meta))
     except Exception:

@@ -15,7 +15,9 @@ With ``decoder=None`` the cursor moves with the intended velocity itself (an ide
 the ceiling every real decoder is compared with, and a test of the task and the user.
 Sinks (ZMQ, LSL, NWB) receive each bin as a stamped chunk whose counts are the perturbed counts
 (what a rig would see) and whose condition is the intended velocity, plus every task and
-perturbation event as a marker.
+perturbation event as a marker. A bin is published (at its end, with a clock) before the
+decoder steps, so a decoder in a process of its own (``decoder_process.RemoteDecoder``) can
+read it from the wire and reply within the same step.
 """
 
 from __future__ import annotations
@@ -160,6 +162,9 @@ class ClosedLoopSession:
         intended = self.user.act()
         chunk = self.generator.next_chunk(intended.reshape(1, 2))
         counts = self.schedule.apply(chunk.counts[0], chunk.rates_hz[0] * self.bin_s, t_start)
+        if self.clock is not None:  # the bin's spikes exist at its end: publish, then decode
+            self.clock.sleep_until(self.t0_s + t_end)
+        self._publish(chunk, counts, intended, t_end)
         decoded = (intended.astype(float) if self.decoder is None
                    else self.decoder.step(counts))
         self.cursor = self.task.clamp(self.cursor + decoded * self.bin_s)
@@ -170,9 +175,6 @@ class ClosedLoopSession:
         record["inside"] = self.task.inside or any(e.endswith(":success") for e in events)
         for key, value in record.items():
             getattr(self.log, key).append(value)
-        if self.clock is not None:
-            self.clock.sleep_until(self.t0_s + t_end)
-        self._publish(chunk, counts, intended, t_end)
         for text in events:
             self._emit(t_end, text)
         self.n_bins += 1

@@ -14,7 +14,13 @@ Output, one message per bin: on ZMQ (``--zmq-out``, bound) a multipart
 [1, 2], "dtype": "float32", "kind": "decoded_velocity", "t_first": bin end (LSL clock),
 "bin_s"}`` and the velocity as little-endian float32: exactly what ``--condition
 zmq:ENDPOINT`` (``ZmqConditionSource``) reads; on LSL (``--lsl-out NAME``) a 2-channel float32
-outlet of type ``DecodedVelocity`` stamped with each bin's end.
+outlet of type ``DecodedVelocity`` (``source_id`` = NAME) stamped with each bin's end.
+A ZMQ output endpoint must be loopback unless ``--bind-any``; port ``*`` picks a free one.
+
+``--handshake`` (for a supervising process, e.g. ``ldns-sim closed-loop --decoder-process``):
+JSON lines on stdout, ``{"event": "listening", "zmq_out": ENDPOINT_BOUND}`` once the output
+is open, then ``{"event": "ready"}`` once the input is connected and the output has a
+consumer, so no bin is decoded before someone listens. Logging goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 
 import numpy as np
 
@@ -53,21 +60,35 @@ class DecoderProcess:
     zmq_out
         Endpoint to bind a PUB socket on, or ``None``.
     lsl_out
-        Name of an LSL outlet to create, or ``None``.
+        Name of an LSL outlet to create (also its ``source_id``), or ``None``.
+    bind_any
+        Allow a ZMQ output address other than loopback.
+
+    Attributes
+    ----------
+    zmq_out
+        The endpoint actually bound (port ``*`` resolved), or ``None``.
     """
 
     def __init__(self, decoder: Decoder, zmq_out: str | None = None,
-                 lsl_out: str | None = None) -> None:
+                 lsl_out: str | None = None, bind_any: bool = False) -> None:
         self.decoder = decoder
+        self.decoder.reset()
         self.n_bins = 0
+        self.zmq_out = None
         self._socket = self._context = self._outlet = None
         if zmq_out:
             import zmq
 
+            from ldns_sim.sinks.zmq_sink import check_endpoint
+
+            check_endpoint(zmq_out, bind_any)
             self._context = zmq.Context()
-            self._socket = self._context.socket(zmq.PUB)
+            # XPUB: a PUB that also sees subscriptions, so --handshake knows a consumer is there
+            self._socket = self._context.socket(zmq.XPUB)
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.bind(zmq_out)
+            self.zmq_out = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         if lsl_out:
             from ldns_sim.lsl_config import configure_lsl
 
@@ -75,8 +96,22 @@ class DecoderProcess:
             import pylsl
 
             info = pylsl.StreamInfo(lsl_out, "DecodedVelocity", 2, pylsl.IRREGULAR_RATE,
-                                    pylsl.cf_float32, f"{lsl_out}-{decoder.kind}")
+                                    pylsl.cf_float32, lsl_out)
             self._outlet = pylsl.StreamOutlet(info)
+
+    def wait_for_consumer(self, timeout_s: float) -> bool:
+        """Wait until every output has a consumer (ZMQ: a subscription; LSL: an inlet)."""
+        deadline = time.monotonic() + timeout_s
+        if self._socket is not None:
+            import zmq
+
+            while not self._socket.poll(100, zmq.POLLIN):
+                if time.monotonic() > deadline:
+                    return False
+            self._socket.recv()  # the subscription frame
+        if self._outlet is not None:
+            return bool(self._outlet.wait_for_consumers(max(deadline - time.monotonic(), 0)))
+        return True
 
     def process(self, counts: np.ndarray, t_end: np.ndarray, bin_s: float) -> np.ndarray:
         """Decode ``(n_bins, n_neurons)`` counts ending at ``t_end`` (n_bins,); publish each."""
@@ -99,10 +134,17 @@ class DecoderProcess:
         self._outlet = None
 
 
+def _status(event: str, **fields) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     decoder = load_decoder(args.params)
-    proc = DecoderProcess(decoder, args.zmq_out, args.lsl_out)
+    proc = DecoderProcess(decoder, args.zmq_out, args.lsl_out, args.bind_any)
     log.info("decoding with %r", decoder)
+    if args.handshake:
+        _status("listening", zmq_out=proc.zmq_out, lsl_out=args.lsl_out)
     try:
         if args.zmq_in:
             _run_zmq(proc, args)
@@ -124,6 +166,7 @@ def _run_zmq(proc: DecoderProcess, args) -> None:
     from ldns_sim.client import ZmqSpikeSubscriber
 
     with ZmqSpikeSubscriber(args.zmq_in, topics=("spikes",)) as sub:
+        _ready(proc, args)
         while not _done(proc, args):
             try:
                 header, counts = sub.recv(timeout_s=args.idle_timeout)
@@ -134,16 +177,29 @@ def _run_zmq(proc: DecoderProcess, args) -> None:
             proc.process(np.asarray(counts), t_end, header["bin_s"])
 
 
+def _ready(proc: DecoderProcess, args) -> None:
+    if not args.handshake:
+        return
+    if not proc.wait_for_consumer(args.idle_timeout):
+        raise LdnsSimError(f"no consumer of the decoded velocity within {args.idle_timeout} s")
+    _status("ready")
+
+
 def _run_lsl(proc: DecoderProcess, args) -> None:
     from ldns_sim.client import LslSpikeReader
 
-    reader = LslSpikeReader(source_id=args.lsl_in, timeout_s=args.idle_timeout)
-    idle = 0.0
     try:
-        while not _done(proc, args) and idle < args.idle_timeout:
+        reader = LslSpikeReader(source_id=args.lsl_in, timeout_s=args.idle_timeout)
+    except TimeoutError as error:
+        raise LdnsSimError(f"--lsl-in {args.lsl_in}: {error}") from None
+    reader.inlet.open_stream(timeout=args.idle_timeout)  # from here on no bin is missed
+    _ready(proc, args)
+    idle_since = time.monotonic()
+    try:
+        while not _done(proc, args) and time.monotonic() - idle_since < args.idle_timeout:
             counts, stamps = reader.pull(timeout_s=0.1)
-            idle = 0.0 if len(counts) else idle + 0.1
             if len(counts):
+                idle_since = time.monotonic()
                 proc.process(counts, stamps, reader.bin_s)
     finally:
         reader.close()
@@ -160,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--lsl-in", metavar="SOURCE_ID",
                      help="LSL SpikeCounts stream source_id (StreamMeta.source_id + '-spikes')")
     p.add_argument("--zmq-out", metavar="ENDPOINT", help="bind a PUB socket for the output")
-    p.add_argument("--lsl-out", metavar="NAME", help="LSL outlet name for the output")
+    p.add_argument("--lsl-out", metavar="NAME",
+                   help="LSL outlet name (and source_id) for the output")
+    p.add_argument("--bind-any", action="store_true",
+                   help="allow a --zmq-out address that is not loopback")
+    p.add_argument("--handshake", action="store_true",
+                   help="JSON status lines on stdout for a supervising process (see above)")
     p.add_argument("--max-bins", type=int, help="stop after this many bins")
     p.add_argument("--idle-timeout", type=float, default=10.0,
                    help="stop after this many seconds without spikes (default 10)")

@@ -121,6 +121,8 @@ class ZmqSink(Sink):
         self._seq = dict.fromkeys(TOPICS, 0)
         self._last_meta_s = -np.inf
         self._lsl_to_monotonic_s: float | None = None
+        self.subscribed: set[str] = set()
+        """Topics some consumer has subscribed to (seen at the last chunk or wait)."""
 
     def __repr__(self) -> str:
         state = "OPEN" if self._socket is not None else "CLOSED"
@@ -187,9 +189,26 @@ class ZmqSink(Sink):
                 break
             if frame[:1] == b"\x01":
                 new_subscriber = True
+                self.subscribed.add(bytes(frame[1:]).decode(errors="replace"))
                 log.debug("ZMQ %s: subscription to %r", self.endpoint, frame[1:])
         if new_subscriber or time.monotonic() - self._last_meta_s >= self.meta_interval_s:
             self._send_meta()
+
+    def wait_for_subscriber(self, topic: str, timeout_s: float) -> bool:
+        """Wait until a consumer subscribes to ``topic`` (or to everything); ``True`` if one did.
+
+        For a supervisor that must not publish before its consumer listens (ZMQ drops what
+        is sent before a subscription arrives).
+        """
+        deadline = time.monotonic() + timeout_s
+        while self._socket is not None:
+            self._poll_subscriptions()
+            if topic in self.subscribed or "" in self.subscribed:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._socket.poll(50, self._zmq.POLLIN)
+        return False
 
     def write_chunk(self, chunk: Chunk) -> None:
         if self._socket is None:
