@@ -74,6 +74,11 @@ class HistoryTrain:
     iterations: int = 100
     """Maximum L-BFGS iterations (full batch)."""
     max_count: int = 20
+    dispersion: bool = True
+    """Fit a per-neuron count dispersion (truncated COM-Poisson) rather than Poisson counts. On
+    M1 (50 ms bins), held-out test trials: Fano factor of counts drawn from the autoencoder's
+    rates 1.19 (Poisson) vs 0.91 (dispersion) against 0.91 real; NLL 0.780 vs 0.737 per entry;
+    velocity read from the draws by a ridge decoder fitted on real spikes R^2 0.39 vs 0.47."""
 
 
 @dataclass(frozen=True)

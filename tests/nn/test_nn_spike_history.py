@@ -1,0 +1,77 @@
+"""The observation model's count law: Poisson, and the truncated COM-Poisson with a fitted
+dispersion, checked against closed forms and against data with a known dispersion."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ldns_sim.nn.spike_history import SpikeHistoryConfig, SpikeHistoryModel
+from ldns_sim.train.config import HistoryTrain
+from ldns_sim.train.fit_spike_history import fit_spike_history
+
+
+def test_unit_dispersion_is_the_truncated_poisson_law():
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=2, max_count=20, dispersion=True))
+    mu = torch.tensor([0.3, 4.0])
+    log_p = model.count_log_probs(mu, model.dispersion()).detach()  # (N, K)
+    for n, m in enumerate(mu.tolist()):
+        pmf = np.array([math.exp(-m) * m**k / math.factorial(k) for k in range(21)])
+        assert np.allclose(log_p[n].exp().numpy(), pmf / pmf.sum(), atol=1e-6)
+
+
+def test_dispersion_narrows_or_widens_the_counts_around_the_same_intensity():
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=3, max_count=20, dispersion=True))
+    with torch.no_grad():
+        model.log_dispersion.copy_(torch.log(torch.tensor([0.5, 1.0, 3.0])))
+    mu = torch.full((20000, 3), 2.0)
+    counts = model.sample_counts(mu, torch.Generator().manual_seed(0))
+    fano = (counts.var(0) / counts.mean(0)).numpy()
+    assert fano[0] > 1.5 and 0.93 < fano[1] < 1.07 and fano[2] < 0.5
+
+
+@pytest.mark.parametrize("law, expect_nu", [("binomial", "above"), ("negbin", "below"),
+                                             ("poisson", "one")])
+def test_fitted_dispersion_recovers_the_data_law(law, expect_nu):
+    rng = np.random.default_rng(3)
+    rates = rng.uniform(0.5, 3.0, size=(60, 4, 40))  # (W, N, L) counts per bin
+    if law == "binomial":  # Fano 1 - r / 4 < 1
+        counts = rng.binomial(4, rates / 4)
+    elif law == "negbin":  # Fano 1 + r / 2 > 1
+        counts = rng.negative_binomial(2, 2 / (2 + rates))
+    else:
+        counts = rng.poisson(rates)
+    model, report = fit_spike_history(HistoryTrain(n_history=2, iterations=60, dispersion=True),
+                                      torch.as_tensor(counts, dtype=torch.float32),
+                                      torch.as_tensor(rates, dtype=torch.float32),
+                                      show_progress=False)
+    nu = model.dispersion().detach().numpy()
+    assert report["history_nll_end"] < report["history_nll_start"]
+    if expect_nu == "above":
+        assert (nu > 1.5).all()
+    elif expect_nu == "below":
+        assert (nu < 0.8).all()
+    else:
+        assert np.allclose(nu, 1.0, atol=0.15)
+    # counts drawn from the fitted model have the data's variance (per neuron, +-15 %)
+    sampled = model.sample(torch.as_tensor(rates, dtype=torch.float32),
+                           torch.Generator().manual_seed(1)).numpy()
+    ratio = sampled.var(axis=(0, 2)) / counts.var(axis=(0, 2))
+    assert np.all(np.abs(ratio - 1) < 0.15), ratio
+
+
+def test_poisson_model_has_no_dispersion_tensor_so_older_bundles_load_unchanged():
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=3))
+    assert set(model.state_dict()) == {"weights", "log_rate_gain", "bias"}
+    assert torch.equal(model.dispersion(), torch.ones(3))
+
+
+def test_seeded_sampling_is_reproducible():
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=5, dispersion=True))
+    with torch.no_grad():
+        model.log_dispersion.fill_(0.4)
+    rates = torch.rand(2, 5, 30, generator=torch.Generator().manual_seed(0)) * 3
+    a = model.sample(rates, torch.Generator().manual_seed(7))
+    b = model.sample(rates, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and a.max() <= 20
