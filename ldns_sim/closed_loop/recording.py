@@ -45,7 +45,6 @@ def add_task_data(path: str | Path, log: SessionLog, task: TaskConfig, decoder_n
     """
     from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBHDF5IO, TimeSeries
-    from pynwb.epoch import TimeIntervals
 
     path = Path(path)
     if not path.is_file():
@@ -71,23 +70,37 @@ def add_task_data(path: str | Path, log: SessionLog, task: TaskConfig, decoder_n
         for name, (data, unit, desc) in series.items():
             module.add(TimeSeries(name=name, data=data, unit=unit, description=desc,
                                   timestamps=t))
-        trials = TimeIntervals(name="task_trials", description="closed-loop centre-out trials")
-        for col, desc in (("target_index", "0 = centre, 1.. peripheral targets"),
-                          ("target_x", "target x"), ("target_y", "target y"),
-                          ("outcome", "success | timeout | wrong_target"),
-                          ("straight_distance", "start cursor to target window edge"),
-                          ("path_length", "cursor path to the final hold (or the end)")):
-            trials.add_column(col, desc)
-        for r in log.trials:
-            trials.add_interval(start_time=r.start_s, stop_time=r.end_s,
-                                target_index=r.target_index, target_x=r.target_xy[0],
-                                target_y=r.target_xy[1], outcome=r.outcome,
-                                straight_distance=r.straight_distance,
-                                path_length=r.path_length)
-        nwb.add_time_intervals(trials)
+        nwb.add_time_intervals(_trials_table(log))
         scores = log.scores().as_dict()
         module.add(DynamicTable(name="scores", description="closed-loop scores of the session",
                                 columns=[VectorData(name=k, description=k, data=[float(v)])
                                          for k, v in scores.items()]))
         io.write(nwb)
     return path
+
+
+def _trials_table(log: SessionLog):
+    """``intervals/task_trials`` with typed columns, so that no finished trial is a valid table
+    (a person who quit early, a session shorter than a trial)."""
+    from hdmf.common import ElementIdentifiers, VectorData
+    from pynwb.epoch import TimeIntervals
+
+    t = log.trials
+    columns = {
+        "start_time": ("trial start (target onset), s", np.array([r.start_s for r in t], float)),
+        "stop_time": ("trial end, s", np.array([r.end_s for r in t], float)),
+        "target_index": ("0 = centre, 1.. peripheral targets",
+                         np.array([r.target_index for r in t], np.int64)),
+        "target_x": ("target x", np.array([r.target_xy[0] for r in t], float)),
+        "target_y": ("target y", np.array([r.target_xy[1] for r in t], float)),
+        "outcome": ("success | timeout | wrong_target",
+                    np.array([r.outcome for r in t], dtype=object if t else str)),
+        "straight_distance": ("start cursor to target window edge",
+                              np.array([r.straight_distance for r in t], float)),
+        "path_length": ("cursor path to the final hold (or the end)",
+                        np.array([r.path_length for r in t], float)),
+    }
+    return TimeIntervals(name="task_trials", description="closed-loop centre-out trials",
+                         id=ElementIdentifiers(name="id", data=np.arange(len(t))),
+                         columns=[VectorData(name=k, description=d, data=v)
+                                  for k, (d, v) in columns.items()])

@@ -46,3 +46,16 @@ def test_cli_with_a_model_bundle(tmp_path):
     bundle_dir = save_bundle(make_random_bundle(16, preset="tiny"), tmp_path / "m")
     assert main(["closed-loop", "--decoder", "kalman", "--model", str(bundle_dir),
                  "--duration", "3", "--calibration", "5", "--steps", "2"]) == 0
+
+
+def test_a_session_without_a_finished_trial_still_records(tmp_path):
+    out = tmp_path / "short.nwb"
+    assert main(["closed-loop", "--decoder", "ideal", "--model", "tuning", "--duration", "0.5",
+                 "--record", str(out)]) == 0
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        trials = nwb.intervals["task_trials"].to_dataframe()
+        assert len(trials) == 0 and "outcome" in trials.columns
+        assert nwb.processing["closed_loop"]["cursor_position"].data.shape == (10, 2)
