@@ -1,10 +1,11 @@
 """``ldns-sim closed-loop``: calibrate a decoder, close the loop, score it, record everything.
 
-Steps: load the model -> open-loop calibration block (scripted reaches, ``--calibration S``)
--> fit the decoder (or load ``--decoder-file``) -> for ``refit``, a closed-loop block with the
-calibrated Kalman filter (``--refit-block S``) and the ReFIT recalibration -> the scored
-closed-loop session (``--duration S``) with the scripted user and any ``--perturb`` ->
-scores as JSON on stdout, and the session in ``--record FILE.nwb``.
+Steps: load the model -> (``--user joystick|mouse``: open the task window) -> open-loop
+calibration block (scripted reaches, ``--calibration S``) -> fit the decoder (or load
+``--decoder-file``) -> for ``refit``, a closed-loop block with the calibrated Kalman filter
+(``--refit-block S``, driven by the same user as the session) and the ReFIT recalibration ->
+the scored closed-loop session (``--duration S``) with the scripted user or the person, and
+any ``--perturb`` -> scores as JSON on stdout, and the session in ``--record FILE.nwb``.
 
 Without ``--realtime`` (and with the scripted user) the loop runs headless as fast as the model
 generates; with it (or with a human user, or when publishing over LSL/ZMQ) each bin is paced
@@ -109,14 +110,16 @@ def _check(args: argparse.Namespace) -> None:
     if getattr(args, "decoder_process", None) and args.decoder == "ideal":
         raise ConfigError("--decoder-process: 'ideal' has no fitted decoder to run; choose "
                           "wiener, kalman or refit")
-    if args.user != "script":
-        raise ConfigError(f"--user {args.user}: the human mode is not available in this "
-                          f"build; use --user script")
 
 
 def calibrated_decoder(kind: str, generator, velocity_scale: float, calibration_s: float,
-                       refit_s: float, rng: np.random.Generator, progress=None):
-    """Calibrate ``kind`` open loop; for ``refit`` also run the ReFIT block. ``None`` = ideal."""
+                       refit_s: float, rng: np.random.Generator, progress=None,
+                       closed_loop_block=None):
+    """Calibrate ``kind`` open loop; for ``refit`` also run the ReFIT block. ``None`` = ideal.
+
+    ``closed_loop_block(generator, decoder, duration_s, rng) -> SessionLog`` runs the ReFIT
+    block (``HumanMode.refit_block``: with the person); by default the scripted user drives it.
+    """
     from ldns_sim.closed_loop.calibration import (
         calibration_block,
         default_task,
@@ -130,9 +133,14 @@ def calibrated_decoder(kind: str, generator, velocity_scale: float, calibration_
     block = calibration_block(generator, calibration_s, velocity_scale, rng, progress=progress)
     decoder = fit_decoder(kind, block)
     if kind == "refit":
-        session = ClosedLoopSession(generator, decoder, default_task(velocity_scale),
-                                    default_user(velocity_scale), rng)
-        a = session.run(refit_s, progress=progress).arrays()
+        task = default_task(velocity_scale)
+        if closed_loop_block is None:
+            session = ClosedLoopSession(generator, decoder, task, default_user(velocity_scale),
+                                        rng)
+            block_log = session.run(refit_s, progress=progress)
+        else:
+            block_log = closed_loop_block(generator, decoder, refit_s, rng)
+        a = block_log.arrays()
         decoder.refit([a["counts"]], [a["decoded"]], [a["cursor"]], [a["target"]],
                       [a["inside"]])
         log.info("ReFIT: recalibrated on %.0f s of closed-loop data", refit_s)
@@ -144,6 +152,7 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from ldns_sim.closed_loop.calibration import default_task, default_user
+    from ldns_sim.closed_loop.human_mode import human_mode
     from ldns_sim.closed_loop.session import ClosedLoopSession
     from ldns_sim.decoders import load_decoder
     from ldns_sim.stream_session import make_meta
@@ -157,17 +166,27 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
         (args.calibration + (args.refit_block if args.decoder == "refit" else 0))
         / generator.bin_s)
     with tqdm(total=n_pre + int(round(args.duration / generator.bin_s)), unit="bin",
-              desc=f"closed-loop {args.decoder}", disable=None) as bar:
+              desc=f"closed-loop {args.decoder}", disable=None) as bar, \
+            human_mode(args.user, velocity_scale, generator.bin_s) as human:
         if args.decoder_file:
             decoder = load_decoder(args.decoder_file)
-        else:
+        elif human is None:
             decoder = calibrated_decoder(args.decoder, generator, velocity_scale,
                                          args.calibration, args.refit_block, rng, bar.update)
+        else:  # the window stays responsive; the ReFIT block is run with the person
+            decoder = calibrated_decoder(args.decoder, generator, velocity_scale,
+                                         args.calibration, args.refit_block, rng,
+                                         human.calibration_progress(
+                                             int(args.calibration / generator.bin_s),
+                                             bar.update),
+                                         human.refit_block(bar.update))
         if args.save_decoder and decoder is not None:
             decoder.save(args.save_decoder)
         meta = make_meta(generator, model_name, sha256, args.seed,
                          f"closed-loop:{args.user}:{args.decoder}")
         sinks, clock = _open_sinks(args, meta)
+        if human is not None and clock is None:
+            clock = human.clock  # a person needs real time
         remote, workdir = _decoder_process(args, decoder, sinks, meta, clock)
         # headless: stamp on time.monotonic() from now (the LSL clock on Linux), so the
         # NWB session start time is right; session time still runs as fast as generated
@@ -177,10 +196,14 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
             if remote is not None:
                 remote.begin(t0)
             session = ClosedLoopSession(generator, remote or decoder, task,
-                                        default_user(velocity_scale),
+                                        default_user(velocity_scale) if human is None
+                                        else human.user,
                                         rng, perturbations, sinks, t0_s=t0,
                                         monotonic_offset_s=_offset(clock), clock=clock)
-            session.run(args.duration, progress=bar.update)
+            if human is None:
+                session.run(args.duration, progress=bar.update)
+            else:
+                human.run(session, args.duration, bar.update)
             session_log = session.finish()
         finally:
             if remote is not None:
@@ -194,10 +217,14 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
 
         add_task_data(args.record, session_log, task, args.decoder, {
             "calibration_s": args.calibration, "seed": args.seed,
-            "perturbations": [p.spec() for p in perturbations]})
+            "perturbations": [p.spec() for p in perturbations], "user": args.user,
+            **(human.facts() if human is not None else {})})
         log.info("recorded the session to %s", args.record)
-    out = {"decoder": args.decoder, "model": model_name, "duration_s": args.duration,
+    out = {"decoder": args.decoder, "user": args.user, "model": model_name,
+           "duration_s": args.duration,
            "perturbations": [p.spec() for p in perturbations], "scores": scores}
+    if human is not None and human.stopped is not None:
+        out.update(stopped=human.stopped, duration_s=session.t_s)
     if remote is not None:
         out["decoder_process"] = remote.stats()
     return out

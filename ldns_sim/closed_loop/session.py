@@ -31,7 +31,7 @@ import numpy as np
 from ldns_sim.closed_loop.perturbations import Perturbation, PerturbationSchedule
 from ldns_sim.closed_loop.scoring import Scores, score_trials
 from ldns_sim.closed_loop.task import CenterOutTask, TaskConfig, TrialRecord
-from ldns_sim.closed_loop.user import ScriptedUser, UserConfig
+from ldns_sim.closed_loop.user import ScriptedUser, User, UserConfig
 from ldns_sim.core import Chunk, ChunkGenerator
 from ldns_sim.decoders.base import Decoder
 from ldns_sim.errors import ConfigError
@@ -94,7 +94,8 @@ class ClosedLoopSession:
     task
         Task geometry and timing.
     user
-        Scripted user parameters.
+        Scripted user parameters, or a ``User`` of one's own (e.g. a person at a window,
+        ``closed_loop.human``).
     rng
         Seeds the task's target order, the user's noise and the perturbations.
     perturbations
@@ -112,7 +113,7 @@ class ClosedLoopSession:
     """
 
     def __init__(self, generator: ChunkGenerator, decoder: Decoder | None, task: TaskConfig,
-                 user: UserConfig, rng: np.random.Generator,
+                 user: UserConfig | User, rng: np.random.Generator,
                  perturbations: Sequence[Perturbation] = (), sinks: Sequence[Sink] = (),
                  t0_s: float = 0.0, monotonic_offset_s: float = 0.0,
                  clock: Clock | None = None) -> None:
@@ -130,7 +131,8 @@ class ClosedLoopSession:
         self.generator, self.decoder, self.sinks = generator, decoder, list(sinks)
         self.bin_s = float(generator.bin_s)
         self.task = CenterOutTask(task, np.random.default_rng(seeds[0]))
-        self.user = ScriptedUser(user, self.bin_s, np.random.default_rng(seeds[1]))
+        self.user: User = (ScriptedUser(user, self.bin_s, np.random.default_rng(seeds[1]))
+                           if isinstance(user, UserConfig) else user)
         self.schedule = PerturbationSchedule(perturbations, n_neurons, self.bin_s,
                                              np.random.default_rng(seeds[2]))
         self.t0_s, self.monotonic_offset_s = float(t0_s), float(monotonic_offset_s)
@@ -147,6 +149,10 @@ class ClosedLoopSession:
     def t_s(self) -> float:
         """Session time now (the end of the last bin), seconds."""
         return self.n_bins * self.bin_s
+
+    def mark(self, text: str) -> None:
+        """An event from outside the loop (e.g. the input device), stamped now."""
+        self._emit(self.t_s, text)
 
     def _emit(self, t_s: float, text: str) -> None:
         self.log.events.append((t_s, text))

@@ -30,11 +30,24 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ldns_sim.errors import ConfigError
 from ldns_sim.sources.script_source import PEAK_FACTOR, min_jerk_speed
+
+
+class User(Protocol):
+    """What a closed-loop session needs from whoever drives it (scripted or a person)."""
+
+    def act(self) -> np.ndarray:
+        """``(2,)`` float32 intended velocity for the next bin, behaviour units."""
+        ...
+
+    def observe(self, cursor_xy: np.ndarray, target_xy: np.ndarray, trial: int) -> None:
+        """What the screen shows at the end of a bin."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Lazy access to pygame (SDL), the optional extra behind the joystick and mouse sources."""
+"""Lazy access to pygame (SDL), the optional extra behind the joystick and mouse sources
+and the closed loop's task window."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ def import_pygame(what: str) -> ModuleType:
         raise SourceError(f"{what} needs pygame: pip install 'ldns-sim[joystick]', "
                           f"or use {alternatives}") from None
     return pygame
+
+
+_HEADLESS_DRIVERS = ("offscreen", "dummy")
+
+
+def require_a_screen(pygame) -> None:
+    """SDL falls back to an invisible window without a display: refuse that, unless asked.
+
+    Call after ``pygame.display.init()``. ``SDL_VIDEODRIVER=dummy`` (or ``offscreen``) set on
+    purpose, e.g. by tests, is honoured.
+    """
+    driver = pygame.display.get_driver()
+    if driver in _HEADLESS_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+        raise SourceError(f"SDL found only the {driver!r} video driver")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ldns_sim.errors import ConfigError, SourceError
-from ldns_sim.sources._pygame import import_pygame
+from ldns_sim.sources._pygame import import_pygame, require_a_screen
 from ldns_sim.sources.joystick_source import radial_dead_zone
 from ldns_sim.sources.link_state import HoldPolicy, LinkState
 from ldns_sim.sources.threaded import ThreadedSource
@@ -122,7 +121,7 @@ class MouseSource(ThreadedSource):
     def _run(self, pygame) -> None:
         try:
             pygame.display.init()
-            _require_a_screen(pygame)
+            require_a_screen(pygame)
             screen = pygame.display.set_mode((self.window_px, self.window_px))
             pygame.display.set_caption("ldns-sim: mouse = hand velocity (centre = rest)")
         except (pygame.error, SourceError) as error:
@@ -171,16 +170,3 @@ class MouseSource(ThreadedSource):
         state = "ON" if self._thread is not None else "OFF"
         return (f"<MouseSource | {state} | {self.window_px} px window | "
                 f"scale {self.velocity_scale:g}>")
-
-
-_HEADLESS_DRIVERS = ("offscreen", "dummy")
-
-
-def _require_a_screen(pygame) -> None:
-    """SDL falls back to an invisible window without a display: refuse that, unless asked.
-
-    ``SDL_VIDEODRIVER=dummy`` (or ``offscreen``) set on purpose, e.g. by tests, is honoured.
-    """
-    driver = pygame.display.get_driver()
-    if driver in _HEADLESS_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
-        raise SourceError(f"SDL found only the {driver!r} video driver")
