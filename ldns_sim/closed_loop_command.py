@@ -125,6 +125,7 @@ def calibrated_decoder(kind: str, generator, velocity_scale: float, calibration_
         default_task,
         default_user,
         fit_decoder,
+        refit_on_session,
     )
     from ldns_sim.closed_loop.session import ClosedLoopSession
 
@@ -140,9 +141,7 @@ def calibrated_decoder(kind: str, generator, velocity_scale: float, calibration_
             block_log = session.run(refit_s, progress=progress)
         else:
             block_log = closed_loop_block(generator, decoder, refit_s, rng)
-        a = block_log.arrays()
-        decoder.refit([a["counts"]], [a["decoded"]], [a["cursor"]], [a["target"]],
-                      [a["inside"]])
+        refit_on_session(decoder, block_log, task)
         log.info("ReFIT: recalibrated on %.0f s of closed-loop data", refit_s)
     return decoder
 

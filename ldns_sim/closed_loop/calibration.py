@@ -1,9 +1,10 @@
-"""Calibration: an open-loop block of scripted reaches, and decoders fitted on it.
+"""Calibration: an open-loop block of scripted reaches, decoders fitted on it, and ReFIT.
 
 As on a rig: before the loop is closed, the user watches (or attempts) scripted centre-out
 reaches while the spikes are recorded; the decoder is fitted to map those spikes to the
 scripted velocity. Here the scripted velocity is ``ScriptedCenterOut`` (minimum-jerk reaches
 out and back) driving the model, bin by bin, with the velocity at each bin's end.
+``refit_on_session`` is the ReFIT recalibration on a closed-loop block.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ldns_sim.closed_loop.session import SessionLog
 from ldns_sim.closed_loop.task import TaskConfig
 from ldns_sim.closed_loop.user import UserConfig
 from ldns_sim.core import ChunkGenerator
-from ldns_sim.decoders import Decoder, make_decoder
+from ldns_sim.decoders import Decoder, RefitKalmanFilter, make_decoder
 from ldns_sim.errors import ConfigError
 from ldns_sim.sources.script_source import ScriptedCenterOut
 
@@ -87,6 +89,32 @@ def calibration_block(generator: ChunkGenerator, duration_s: float, peak_speed: 
 def fit_decoder(kind: str, block: CalibrationBlock, **options) -> Decoder:
     """A ``kind`` decoder fitted on ``block``."""
     return make_decoder(kind, **options).fit(block.counts, block.velocity)
+
+
+def screen_at_bin_start(log: SessionLog, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(cursor (n, 2), inside (n,))``: the screen when each bin's spikes were made.
+
+    ``log.cursor`` holds the cursor at each bin's end, after that bin's own decoded step; the
+    cursor at bin k's start is the one at bin k-1's end (the centre for bin 0: ``log`` must
+    start at the session's start). ``inside``: that cursor within the bin's cued target.
+    """
+    a = log.arrays()
+    cursor = np.vstack([np.zeros((1, 2)), a["cursor"][:-1]])
+    return cursor, np.linalg.norm(cursor - a["target"], axis=1) <= task.target_radius
+
+
+def refit_on_session(decoder: RefitKalmanFilter, log: SessionLog,
+                     task: TaskConfig) -> RefitKalmanFilter:
+    """ReFIT: refit ``decoder``'s observation model on the closed-loop block in ``log``.
+
+    Bin k's intended velocity is judged from the screen at the bin's start
+    (``screen_at_bin_start``), as Gilja et al. (2012) judge it from the position the decoder
+    state held when the spikes arrived: aiming from the cursor at the bin's end would put bin
+    k's own decoding noise into its label.
+    """
+    a = log.arrays()
+    cursor, inside = screen_at_bin_start(log, task)
+    return decoder.refit([a["counts"]], [a["decoded"]], [cursor], [a["target"]], [inside])
 
 
 def default_task(velocity_scale: float, n_targets: int = 8, hold_s: float = HOLD_S,

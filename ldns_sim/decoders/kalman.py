@@ -147,9 +147,10 @@ def intended_velocity(decoded: np.ndarray, cursor_xy: np.ndarray, target_xy: np.
     decoded
         ``(n_bins, 2)`` decoded velocity.
     cursor_xy, target_xy
-        ``(n_bins, 2)`` cursor and target positions the user saw in each bin.
+        ``(n_bins, 2)`` cursor and target positions the user saw when the bin's spikes were
+        made: the cursor at the bin's start, not after the bin's own decoded step.
     inside
-        ``(n_bins,)`` bool, cursor inside the target window (intention: stay, velocity 0).
+        ``(n_bins,)`` bool, that cursor inside the target window (intention: stay, 0).
 
     Returns
     -------
