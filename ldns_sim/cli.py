@@ -40,6 +40,14 @@ def _add_sink_options(p: argparse.ArgumentParser) -> None:
                    help="record the session to NWB (crash-safe journal FILE.nwb.partial/)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--perturb", action="append", default=[], metavar="KIND:VALUE@START-END",
+                   help="scheduled perturbation of the streamed counts, seconds since the "
+                        "stream started, repeatable: dropout:FRACTION, drift:PER_MIN, "
+                        "gain:FACTOR, noise:HZ, shuffle:FRACTION, e.g. dropout:0.3@60-120; "
+                        "onsets/offsets are markers (see docs/wire-format.md)")
+    p.add_argument("--perturb-file", metavar="FILE.toml",
+                   help="perturbations as [[perturbation]] tables (kind, value, start_s, "
+                        "end_s); a profile may hold the same tables")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,14 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="denoising steps per bin (default 5; see docs/benchmarks.md)")
     p.add_argument("--direction", type=float, metavar="DEG",
                    help="reach angle for a direction-conditioned model")
-    p.add_argument("--perturb", action="append", default=[], metavar="KIND:VALUE@START-END",
-                   help="scheduled perturbation of the streamed counts, seconds since the "
-                        "stream started, repeatable: dropout:FRACTION, drift:PER_MIN, "
-                        "gain:FACTOR, noise:HZ, shuffle:FRACTION, e.g. dropout:0.3@60-120; "
-                        "onsets/offsets are markers (see docs/wire-format.md)")
-    p.add_argument("--perturb-file", metavar="FILE.toml",
-                   help="perturbations as [[perturbation]] tables (kind, value, start_s, "
-                        "end_s); a profile may hold the same tables")
     _add_sink_options(p)
 
     p = sub.add_parser("replay", help="stream a real recording with the same wire contract",

@@ -203,3 +203,26 @@ def test_bad_profile_perturbation_names_file_and_field(tmp_path, capsys):
     assert main(["stream", "--profile", str(profile), "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.toml" in err[0] and "perturbation.0" in err[0], err
+
+
+@pytest.mark.realtime
+def test_replay_takes_the_same_perturbations(tmp_path):
+    from pynwb import NWBHDF5IO
+
+    from ldns_sim.data.npz_io import save_npz
+    from ldns_sim.data.tuning import make_tuning_data
+
+    data = save_npz(make_tuning_data(n_trials=10, n_neurons=12, n_bins=40, seed=0),
+                    tmp_path / "rec.npz")
+    record = tmp_path / "replay.nwb"
+    assert main(["replay", str(data), "--duration", "2", "--no-lsl", "--no-zmq",
+                 "--record", str(record), "--perturb", "dropout:1@0.5-1"]) == 0
+    with NWBHDF5IO(str(record), "r") as io:
+        nwb = io.read()
+        counts = nwb.processing["ecephys"]["binned_spike_counts"].data[:]
+        bin_s = 1.0 / nwb.processing["ecephys"]["binned_spike_counts"].rate
+        table = nwb.intervals["perturbations"].to_dataframe()
+    start = np.arange(len(counts)) * bin_s
+    inside = (start >= 0.5 - 1e-9) & (start < 1 - 1e-9)
+    assert inside.sum() >= 5 and not counts[inside].any() and counts[~inside].any()
+    assert list(table.spec) == ["dropout:1@0.5-1"]
