@@ -218,6 +218,10 @@ def run_closed_loop(args: argparse.Namespace) -> dict:
             "calibration_s": args.calibration, "seed": args.seed,
             "perturbations": [p.spec() for p in perturbations], "user": args.user,
             **(human.facts() if human is not None else {})})
+        if perturbations:
+            from ldns_sim.perturbations.nwb import add_perturbation_intervals
+
+            add_perturbation_intervals(args.record, perturbations)
         log.info("recorded the session to %s", args.record)
     out = {"decoder": args.decoder, "user": args.user, "model": model_name,
            "duration_s": args.duration,

@@ -26,6 +26,9 @@ def test_cli_runs_headless_and_records(tmp_path, capsys):
                                                              "wrong_target"}
         notes = list(nwb.events["markers"].to_dataframe().annotation)
         assert "perturbation_start:noise:30" in notes and "perturbation_stop:noise:30" in notes
+        table = nwb.intervals["perturbations"].to_dataframe()
+        assert list(table.spec) == ["noise:30@2-4"]
+        assert (table.start_time.iloc[0], table.stop_time.iloc[0]) == pytest.approx((2.0, 4.0))
         assert any(n.startswith("trial_end:0:") for n in notes)
     assert (tmp_path / "w.npz").is_file()
 
