@@ -91,16 +91,17 @@ def fit_decoder(kind: str, block: CalibrationBlock, **options) -> Decoder:
     return make_decoder(kind, **options).fit(block.counts, block.velocity)
 
 
-def screen_at_bin_start(log: SessionLog, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+def screen_at_bin_start(cursor_end: np.ndarray, target: np.ndarray,
+                        target_radius: float) -> tuple[np.ndarray, np.ndarray]:
     """``(cursor (n, 2), inside (n,))``: the screen when each bin's spikes were made.
 
-    ``log.cursor`` holds the cursor at each bin's end, after that bin's own decoded step; the
-    cursor at bin k's start is the one at bin k-1's end (the centre for bin 0: ``log`` must
-    start at the session's start). ``inside``: that cursor within the bin's cued target.
+    ``cursor_end`` (a ``SessionLog``'s ``cursor``) holds the cursor at each bin's end, after
+    that bin's own decoded step; the cursor at bin k's start is the one at bin k-1's end (the
+    centre for bin 0: the log must start at the session's start). ``inside``: that cursor
+    within ``target_radius`` of the bin's cued ``target``.
     """
-    a = log.arrays()
-    cursor = np.vstack([np.zeros((1, 2)), a["cursor"][:-1]])
-    return cursor, np.linalg.norm(cursor - a["target"], axis=1) <= task.target_radius
+    cursor = np.vstack([np.zeros((1, 2)), np.asarray(cursor_end, float)[:-1]])
+    return cursor, np.linalg.norm(cursor - target, axis=1) <= target_radius
 
 
 def refit_on_session(decoder: RefitKalmanFilter, log: SessionLog,
@@ -113,7 +114,7 @@ def refit_on_session(decoder: RefitKalmanFilter, log: SessionLog,
     k's own decoding noise into its label.
     """
     a = log.arrays()
-    cursor, inside = screen_at_bin_start(log, task)
+    cursor, inside = screen_at_bin_start(a["cursor"], a["target"], task.target_radius)
     return decoder.refit([a["counts"]], [a["decoded"]], [cursor], [a["target"]], [inside])
 
 

@@ -113,15 +113,11 @@ def test_user_reacts_after_its_delay_and_is_reproducible():
 
 def test_refit_judges_the_intention_from_the_screen_at_each_bins_start():
     from ldns_sim.closed_loop.calibration import screen_at_bin_start
-    from ldns_sim.closed_loop.session import SessionLog
 
     task = default_task(1.0)
     target = np.array([task.target_distance, 0.0])
-    log = SessionLog(BIN_S, task.n_selectable)
     # bin 0 starts at the centre and ends on the target; bin 1 starts (and ends) there
-    log.cursor += [target, target]
-    log.target += [target, target]
-    log.inside += [True, True]
-    cursor, inside = screen_at_bin_start(log, task)
+    cursor, inside = screen_at_bin_start(np.array([target, target]),
+                                         np.array([target, target]), task.target_radius)
     np.testing.assert_allclose(cursor, [[0.0, 0.0], target])
     np.testing.assert_array_equal(inside, [False, True])
