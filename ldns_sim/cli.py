@@ -50,6 +50,10 @@ def _add_sink_options(p: argparse.ArgumentParser) -> None:
                         "end_s); a profile may hold the same tables")
 
 
+GUIDANCE_HELP = ("classifier-free guidance weight (default: the model's; 1 = plain conditional, "
+                 "larger = the behaviour followed more strongly)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ldns-sim",
@@ -68,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    " (default script:center-out)")
     p.add_argument("--steps", type=int, default=5,
                    help="denoising steps per bin (default 5; see docs/benchmarks.md)")
+    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--direction", type=float, metavar="DEG",
                    help="reach angle for a direction-conditioned model")
     _add_sink_options(p)
@@ -117,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream: causal bin-by-bin (as streamed); window: published "
                         "whole-window denoiser")
     p.add_argument("--steps", type=int, default=5, help="denoising steps (default 5)")
+    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--no-history", action="store_true",
                    help="Poisson observations instead of the spike-history model")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real trials to compare against (default test)")
     p.add_argument("--report", metavar="DIR", help="write metrics.json, PNGs and index.html")
     p.add_argument("--steps", type=int, default=5, help="denoising steps when sampling")
+    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 

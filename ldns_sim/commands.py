@@ -68,7 +68,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
     _configure_lsl(args)
     clock = LslClock()
     direction = None if args.direction is None else math.radians(args.direction)
-    generator = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps), seed=args.seed,
+    generator = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
+                                                           guidance=args.guidance),
+                                   seed=args.seed,
                                    bins_per_chunk=_bins_per_chunk(args), direction_rad=direction)
     source = make_source(args.condition, velocity_scale=bundle.meta.velocity_scale,
                          channel_names=generator.condition_names, clock_now=clock.now,

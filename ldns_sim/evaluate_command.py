@@ -138,7 +138,8 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
     kind = _candidate_kind(path)
     if kind == "model":
         with clock("sampling"):
-            sets, notes = sample_model(args.candidate, real, args.steps, seed)
+            sets, notes = sample_model(args.candidate, real, args.steps, seed,
+                                       guidance=args.guidance)
         return sets, real, {"candidate_kind": "model", **notes}
     with clock("load"):
         other = _compatible_behaviour(load_spike_data(path), real)
@@ -281,7 +282,8 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
 
 
 def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence,
-                 eta: float = 0.0) -> tuple[dict[str, SpikeData], dict[str, str]]:
+                 eta: float = 0.0, guidance: float | None = None
+                 ) -> tuple[dict[str, SpikeData], dict[str, str]]:
     """Generate one trial per real trial with a model bundle, on that trial's conditions.
 
     Parameters
@@ -296,6 +298,8 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
         Seeds the samplers (one torch generator each).
     eta
         0: deterministic DDIM; 1 with ``n_steps = 1000``: ancestral DDPM.
+    guidance
+        Classifier-free guidance weight of the streaming sampler (None: the model's default).
 
     Returns
     -------
@@ -311,9 +315,11 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     stream_seed, window_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(2))
     with _one_torch_thread():
         sets = _sample_sets(bundle, real, behaviour, direction, n_steps, (stream_seed,
-                                                                         window_seed), eta)
+                                                                         window_seed), eta,
+                            guidance)
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
-             "sampler": f"{n_steps} DDIM steps per bin (streamed)",
+             "sampler": f"{n_steps} DDIM steps per bin (streamed), guidance "
+                        f"{bundle.denoiser.cfg.guidance if guidance is None else guidance:g}",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
                               "batch at the longest length, each trial cut to its own (exact: "
                               "the sampler is causal)"}
@@ -345,10 +351,11 @@ def _one_torch_thread():
 
 
 def _sample_sets(bundle, real: SpikeData, behaviour, direction, n_steps: int,
-                 seeds: tuple[int, int], eta: float = 0.0) -> dict[str, SpikeData]:
+                 seeds: tuple[int, int], eta: float = 0.0, guidance: float | None = None
+                 ) -> dict[str, SpikeData]:
     start = time.perf_counter()
     sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, n_steps, seeds[0],
-                                          eta)}
+                                          eta, guidance)}
     log.info("%s: %d trials in %.1f s", STREAMED, real.n_trials, time.perf_counter() - start)
     if bundle.window_denoiser is not None:
         start = time.perf_counter()
@@ -390,8 +397,7 @@ def _as_set(real: SpikeData, counts: list[np.ndarray], rates: list[np.ndarray], 
 
 
 def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
-                     eta: float = 0.0
-                     ) -> SpikeData:
+                     eta: float = 0.0, guidance: float | None = None) -> SpikeData:
     from ldns_sim.simulator import SamplerSettings, sample_trials
 
     lengths = _lengths(real)
@@ -401,7 +407,8 @@ def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int
         padded = np.stack([np.pad(b, ((0, n_max - len(b)), (0, 0)), mode="edge")
                            for b in behaviour])  # (n_trials, n_max, n_behaviour)
     gen = sample_trials(bundle, real.n_trials, n_max, padded, direction,
-                        SamplerSettings(n_steps=n_steps, eta=eta, mode="stream"), seed=seed)
+                        SamplerSettings(n_steps=n_steps, eta=eta, mode="stream",
+                                        guidance=guidance), seed=seed)
     return _as_set(real, [gen.counts[i, :n] for i, n in enumerate(lengths)],
                    [gen.rates[i, :n] for i, n in enumerate(lengths)], STREAMED)
 

@@ -9,6 +9,9 @@ a behaviour producer, an LSL consumer and a ZMQ consumer each in a process of it
   sample's push time, per sample;
 * live conditioning: a ridge decoder fitted on real M1 train trials decodes the streamed spikes;
   its R^2 against the velocity that drove them, beside its R^2 on real held-out trials.
+  ``--behaviour script`` (default) drives the stream with the scripted centre-out user;
+  ``--behaviour replay`` with the recorded hand velocity of the held-out test trials, laid end
+  to end and looped (each 50 ms sample held for its bin), as a rig replaying a session would.
 
     python scripts/stream_check.py --duration 600 --json runs/stream_check.json
 
@@ -32,8 +35,18 @@ DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
 RATE_HZ = 100.0
 
 
-def producer(name: str, duration_s: float, log_path: str, peak_speed: float) -> None:
-    """Push scripted centre-out velocity at 100 Hz; x carries (k mod 1000) * 1e-5 (an id)."""
+def replayed_test_velocity() -> tuple[np.ndarray, float]:
+    """The held-out test trials' velocity laid end to end: ((n_bins, 2), bin_s)."""
+    from ldns_sim.data.load import load_spike_data
+
+    test = load_spike_data(DATA).select("test")
+    return np.concatenate([np.asarray(b, dtype=float) for b in test.behaviour]), test.bin_s
+
+
+def producer(name: str, duration_s: float, log_path: str, peak_speed: float,
+             behaviour: str = "script") -> None:
+    """Push velocity at 100 Hz (scripted user or replayed test trials); x carries
+    (k mod 1000) * 1e-5 (an id)."""
     from ldns_sim.lsl_config import configure_lsl
 
     configure_lsl("machine")
@@ -44,11 +57,15 @@ def producer(name: str, duration_s: float, log_path: str, peak_speed: float) -> 
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Behavior", 2, RATE_HZ, "float32",
                                                  f"{name}-src"))
     user = ScriptedCenterOut(peak_speed=peak_speed, rng=np.random.default_rng(0), start_s=0.0)
+    replay, replay_bin_s = replayed_test_velocity() if behaviour == "replay" else (None, 1.0)
     t0 = pylsl.local_clock()
     log = []
     k = 0
     while (now := pylsl.local_clock()) - t0 < duration_s:
-        v = user.velocity_at(now - t0).astype(np.float64)
+        if replay is None:
+            v = user.velocity_at(now - t0).astype(np.float64)
+        else:
+            v = replay[int((now - t0) / replay_bin_s) % len(replay)].copy()
         v[0] += (k % 1000) * 1e-5
         outlet.push_sample(v.astype(np.float32).tolist(), now)
         log.append((k, now, float(np.float32(v[0]))))
@@ -174,11 +191,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0)
     parser.add_argument("--work", default="runs/stream_check")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--behaviour", choices=["script", "replay"], default="script",
+                        help="what drives the stream: the scripted centre-out user, or the "
+                             "recorded velocity of the held-out test trials")
     parser.add_argument("--role", choices=["producer", "lsl", "zmq"], help=argparse.SUPPRESS)
     parser.add_argument("--arg", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "producer":
-        return producer(args.arg[0], float(args.arg[1]), args.arg[2], float(args.arg[3]))
+        return producer(args.arg[0], float(args.arg[1]), args.arg[2], float(args.arg[3]),
+                        args.arg[4])
     if args.role == "lsl":
         return lsl_consumer(args.arg[0], float(args.arg[1]), args.arg[2])
     if args.role == "zmq":
@@ -204,7 +225,7 @@ def main() -> None:
     w = args.work
     prod = subprocess.Popen(me + ["--role", "producer", "--arg", behaviour,
                                   str(args.duration + 20), f"{w}/producer.npy",
-                                  str(bundle.meta.velocity_scale)], env=ENV)
+                                  str(bundle.meta.velocity_scale), args.behaviour], env=ENV)
     time.sleep(2.0)
     stream = subprocess.Popen(
         [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
@@ -227,7 +248,8 @@ def main() -> None:
         p.wait(timeout=120)
     prod.wait(timeout=120)
     time.sleep(1.0)
-    report = {"model": args.model, "duration_s": args.duration, "stream_exit_code":
+    report = {"model": args.model, "duration_s": args.duration, "behaviour": args.behaviour,
+              "stream_exit_code":
               stream.returncode, **analyse(w, prefix, meta)}
     text = json.dumps(report, indent=2, default=float)
     print(text)

@@ -80,6 +80,15 @@ def test_train_and_sample_from_the_command_line(tmp_path, data_npz):
         back = load_spike_data(samples)
         assert back.n_trials == 4 and back.n_neurons == 24
         assert all(c.shape == (16, 24) for c in back.counts)
+    # --guidance reaches the sampler: same seed, other weight, other spikes
+    by_weight = {}
+    for weight in ("1", "4"):
+        samples = tmp_path / f"guided{weight}.npz"
+        result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
+                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", weight)
+        assert result.returncode == 0, result.stderr
+        by_weight[weight] = np.stack(load_spike_data(samples).true_rates)
+    assert np.abs(by_weight["1"] - by_weight["4"]).max() > 1e-4
 
 
 @pytest.mark.realtime

@@ -46,7 +46,7 @@ def fit_spike_history(cfg: HistoryTrain, counts: torch.Tensor, ae_rates: torch.T
     model.eval()
     with torch.no_grad():
         last = model.nll(counts, ae_rates).item()
-    nu = model.dispersion()
+    nu = model.dispersion().detach()
     return model, {"history_nll_start": first, "history_nll_end": last,
                    "history_fit_windows": float(len(counts)),
                    "history_dispersion_median": float(nu.median()),
