@@ -32,6 +32,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -46,7 +47,9 @@ from ldns_sim.realtime.clock import Clock, LslClock
 from ldns_sim.realtime.condition import ConditionSource, ConstantSource
 from ldns_sim.realtime.engine import Engine
 from ldns_sim.simulator import SamplerSettings, StreamingGenerator
+from ldns_sim.sinks.profile import load_profile
 from ldns_sim.sources.script_source import ScriptedCenterOut
+from ldns_sim.stream_session import engine_options
 from ldns_sim.testing import make_random_bundle
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ SCALING_DURATION_S = 3.0
 OFFLINE_WARMUP_BINS = 5
 #: Fewest bins the offline measurement times.
 OFFLINE_MIN_BINS = 20
+#: Chunks generated and discarded before the real-time run, as ``ldns-sim stream`` does.
+STREAM_WARMUP_CHUNKS = 3
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -151,17 +156,30 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
         ``real_time_factor`` (bin time / generation time), ``latency_{p50,p99,max}_ms`` and
         ``latency_{p50,p99}_fraction_of_bin`` (generation time per one-bin chunk),
         ``jitter_{p50,p99,max}_ms`` (hand-off time - bin end), ``lookahead_ms``,
-        ``n_late``, ``n_chunks``, ``n_bins``, ``peak_rss_mib``, ``duration_s``, ``condition``.
+        ``n_late``, ``n_chunks``, ``n_bins``, ``peak_rss_mib``, ``duration_s``, ``condition``,
+        ``lead_{p99,max}_ms`` (generation end - scheduled start: late above the look-ahead),
+        ``cpu_percent_of_one_core`` (this process, wall time of the run), ``backend``,
+        ``rt_priority``. The engine runs with the default stream profile's ``[engine]``
+        options and ``STREAM_WARMUP_CHUNKS`` warm-up chunks, as ``ldns-sim stream`` does.
     """
     generator = StreamingGenerator(bundle, settings, seed=seed, bins_per_chunk=1)
     source = _scripted_source(bundle, generator.condition_names, seed, clock_now=clock.now)
     sink = CountingSink()
-    stats = Engine(generator, source, [sink], clock, duration_s=duration_s).run()
+    engine_opts = engine_options(load_profile("default"))  # as `ldns-sim stream` runs it
+    cpu_start_s, wall_start_s = time.process_time(), time.monotonic()
+    engine = Engine(generator, source, [sink], clock, duration_s=duration_s,
+                    warmup_chunks=STREAM_WARMUP_CHUNKS, **engine_opts)
+    stats = engine.run()
+    cpu_s, wall_s = time.process_time() - cpu_start_s, time.monotonic() - wall_start_s
     if sink.n_chunks != stats.n_chunks:  # the sink is the ground truth of what went out
         raise RuntimeError(f"bench: the sink saw {sink.n_chunks} chunks, the engine "
                            f"{stats.n_chunks}")
     bin_s = generator.bin_s
     return {
+        "backend": generator.backend,
+        "rt_priority": engine_opts["rt_priority"] if engine.rt_granted else None,
+        "lead_p99_ms": stats.lead_p99_s * 1e3, "lead_max_ms": stats.lead_max_s * 1e3,
+        "cpu_percent_of_one_core": 100 * cpu_s / wall_s if wall_s > 0 else math.nan,
         "real_time_factor": stats.real_time_factor,
         "latency_p50_ms": stats.latency_p50_s * 1e3, "latency_p99_ms": stats.latency_p99_s * 1e3,
         "latency_max_ms": stats.latency_max_s * 1e3,
@@ -341,7 +359,12 @@ def format_report(report: dict) -> str:
         f"  generation latency p99    {rt['latency_p99_ms']:10.2f} ms  "
         f"({100 * rt['latency_p99_fraction_of_bin']:.1f} % of the bin)",
         f"  emission jitter p99       {rt['jitter_p99_ms']:10.3f} ms",
+        f"  look-ahead / lead p99, max {rt['lookahead_ms']:9.2f} ms / {rt['lead_p99_ms']:.2f}, "
+        f"{rt['lead_max_ms']:.2f} ms",
         f"  late chunks               {rt['n_late']:10d} of {rt['n_chunks']}",
+        f"  CPU (this process)        {rt['cpu_percent_of_one_core']:10.1f} % of one core",
+        f"  backend, engine priority  {rt['backend']:>10}, "
+        f"{'SCHED_FIFO ' + str(rt['rt_priority']) if rt['rt_priority'] else 'normal'}",
         f"  bins                      {rt['n_bins']:10d}",
         f"  peak memory (RSS)         {rt['peak_rss_mib']:10.0f} MiB",
         "",

@@ -69,6 +69,13 @@ def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int
                       source_id=f"ldns-sim-{uuid.uuid4().hex[:12]}")
 
 
+def engine_options(profile: StreamProfile) -> dict:
+    """``Engine`` keyword arguments from a profile's ``[engine]`` table."""
+    e = profile.engine
+    return {"rt_priority": e.rt_priority or None, "freeze_gc": e.freeze_gc,
+            "lookahead_s": None if e.lookahead_ms is None else e.lookahead_ms / 1e3}
+
+
 def run_session(generator: ChunkGenerator, source: ConditionSource, meta: StreamMeta,
                 opts: SessionOptions, clock: LslClock,
                 extra_sinks: tuple[Sink, ...] = (), warmup_chunks: int = 0) -> dict:
@@ -95,7 +102,8 @@ def run_session(generator: ChunkGenerator, source: ConditionSource, meta: Stream
         raise
     engine = Engine(generator, source,
                     _perturbed([*opened, *extra_sinks], perturbations, meta, opts.seed), clock,
-                    duration_s=opts.duration_s, warmup_chunks=warmup_chunks)
+                    duration_s=opts.duration_s, warmup_chunks=warmup_chunks,
+                    **engine_options(profile))
     install_signal_handlers(engine)
     log.info("streaming %s: %d neurons, %.0f ms bins, condition %s; sinks: %s",
              meta.model_name, meta.n_neurons, meta.bin_s * 1e3, meta.condition_source,

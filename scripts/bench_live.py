@@ -10,8 +10,9 @@ CPU time per wall second (spinning costs CPU), and the load average before and a
         --variant torch:spin=1 --variant numpy:spin=1
 
 A variant is ``BACKEND[:key=value,...]`` with keys ``spin`` (LslClock busy-wait before each
-deadline, ms), ``lookahead`` (fixed look-ahead, ms; default adaptive), ``warm`` (the engine's
-``warm_s`` pre-generation spin, ms).
+deadline, ms), ``lookahead`` (fixed look-ahead, ms; default adaptive), ``prio`` (the engine's
+``rt_priority``: SCHED_FIFO at this priority, 0 = off; needs CAP_SYS_NICE or an rtprio
+limit), ``gc`` (1: the engine freezes the GC while streaming, 0: it does not).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ldns_sim.simulator import SamplerSettings, StreamingGenerator
 
 def parse_variant(text: str) -> dict:
     backend, _, rest = text.partition(":")
-    opts = {"backend": backend, "spin": 1.0, "lookahead": None, "warm": None}
+    opts = {"backend": backend, "spin": 1.0, "lookahead": None, "prio": 0.0, "gc": 1.0}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         if key not in opts:
@@ -52,20 +53,22 @@ def run_variant(bundle, variant: dict, duration_s: float, steps: int, seed: int)
                                    bins_per_chunk=1, backend=variant["backend"])
     source = _scripted_source(bundle, generator.condition_names, seed, clock_now=clock.now)
     sink = CountingSink()
-    kwargs = {}
-    if variant["warm"] is not None:
-        kwargs["warm_s"] = variant["warm"] / 1e3
     lookahead = None if variant["lookahead"] is None else variant["lookahead"] / 1e3
     engine = Engine(generator, source, [sink], clock, lookahead_s=lookahead,
-                    duration_s=duration_s, warmup_chunks=3, **kwargs)
+                    duration_s=duration_s, warmup_chunks=3, freeze_gc=bool(variant["gc"]),
+                    rt_priority=int(variant["prio"]) or None)
     cpu0, wall0 = time.process_time(), time.monotonic()
     stats = engine.run()
     cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
-    return {"rtf": stats.real_time_factor, "lat_p50_ms": stats.latency_p50_s * 1e3,
+    leads_ms = engine._log._lead_s[:stats.n_chunks] * 1e3  # every chunk's lead (private)
+    would_be_late = {f"late_if_L_{x:g}ms": int((leads_ms > x).sum())
+                     for x in (3, 4, 5, 6, 8, 10, 12.5)}
+    return {**would_be_late, "rtf": stats.real_time_factor, "lat_p50_ms": stats.latency_p50_s * 1e3,
             "lat_p99_ms": stats.latency_p99_s * 1e3, "lat_max_ms": stats.latency_max_s * 1e3,
             "jit_p99_ms": stats.jitter_p99_s * 1e3, "jit_max_ms": stats.jitter_max_s * 1e3,
             "late": stats.n_late, "chunks": stats.n_chunks,
-            "lookahead_ms": stats.lookahead_s * 1e3, "cpu_pct": 100 * cpu_s / wall_s}
+            "lookahead_ms": stats.lookahead_s * 1e3, "lead_p99_ms": stats.lead_p99_s * 1e3,
+            "lead_max_ms": stats.lead_max_s * 1e3, "cpu_pct": 100 * cpu_s / wall_s}
 
 
 def main() -> None:
@@ -91,7 +94,7 @@ def main() -> None:
             print(f"round {r} {v['name']:<40} " + " ".join(
                 f"{k}={x:.3g}" for k, x in res.items()), flush=True)
     keys = ["rtf", "lat_p50_ms", "lat_p99_ms", "lat_max_ms", "jit_p99_ms", "late", "chunks",
-            "lookahead_ms", "cpu_pct"]
+            "lookahead_ms", "lead_p99_ms", "lead_max_ms", "cpu_pct"]
     summary = {}
     for name, rs in runs.items():
         summary[name] = {k: float(np.median([x[k] for x in rs])) for k in keys}
@@ -102,11 +105,12 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f}; {args.rounds} rounds x "
           f"{args.duration:g} s per variant; medians over rounds")
     print(f"{'variant':<40} {'RTF':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'jit99':>6} "
-          f"{'late':>9} {'L ms':>6} {'CPU %':>6} {'p50 ratio':>9}")
+          f"{'late':>9} {'L ms':>6} {'lead99':>6} {'leadmx':>6} {'CPU %':>6} {'p50 ratio':>9}")
     for name, s in summary.items():
         print(f"{name:<40} {s['rtf']:6.1f} {s['lat_p50_ms']:7.2f} {s['lat_p99_ms']:7.2f} "
               f"{s['lat_max_ms']:7.2f} {s['jit_p99_ms']:6.3f} "
               f"{s['late_total']:>3}/{s['chunks_total']:<5} {s['lookahead_ms']:6.1f} "
+              f"{s['lead_p99_ms']:6.2f} {s['lead_max_ms']:6.2f} "
               f"{s['cpu_pct']:6.1f} {s['lat_p50_ms'] / first['lat_p50_ms']:9.2f}")
     if args.json:
         with open(args.json, "w") as f:

@@ -18,14 +18,25 @@ Per chunk of ``n = bins_per_chunk`` bins ending at ``t_end``:
    exactly regular in between; on Linux both clocks are ``CLOCK_MONOTONIC``).
 
 Look-ahead ``L`` (the latency budget). A fixed ``lookahead_s`` is used as given. By default
-it adapts: ``L = max(bin_s / 4, 1.5 * p99 of the newest 256 leads)``, where a chunk's lead
-is the time from its scheduled generation start to the end of generation: the generation
-latency plus the OS's delay in waking the engine (which dominates on a loaded machine).
-Warm-up latencies seed it when ``warmup_chunks > 0``. ``L`` is never more than one chunk
-(``n * bin_s``), because generation of a chunk starts only once the previous one is out.
-Each bin's condition is ``L`` old at the bin's end, so a fast generator (a quarter-bin
-budget) is driven by the freshest condition; ``Telemetry.condition_age_s`` reports the age of
-the last row's sample at emission.
+it adapts: ``L = max(min(bin_s / 4, 5 ms), 1.5 * p99 of the newest 256 leads)``, where a
+chunk's lead is the time from its scheduled generation start to the end of generation: the
+generation latency plus the OS's delay in waking the engine (which dominates on a loaded
+machine at normal priority: see ``rt_priority``). Warm-up latencies seed it when
+``warmup_chunks > 0``. ``L`` is never more than one chunk (``n * bin_s``), because generation
+of a chunk starts only once the previous one is out. Each bin's condition is ``L`` old at the
+bin's end, so a small ``L`` is a fresh condition: a behaviour sample reaches the spikes
+within one bin (waiting for the next read) plus ``L``; ``Telemetry.condition_age_s`` reports
+the age of the last row's sample at emission. The 5 ms floor is the trade measured in
+``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were a few
+in 10,000 on a saturated machine and none on a quiet one; every millisecond above it is a
+millisecond of condition-to-spikes latency.
+
+Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
+``rt_priority`` runs the loop's thread ``SCHED_FIFO`` (Linux, when allowed), so its wake-ups
+preempt other processes instead of waiting out their time slices; ``freeze_gc`` moves every
+object alive at the start out of the garbage collector's reach (``gc.freeze``), so a full
+collection during the stream walks only the stream's own objects, not torch's and the
+model's hundreds of thousands (~100 ms here).
 
 Late chunks. A chunk whose generation ends after ``t_end`` is emitted at once, counted and
 still stamped at its target times (the stream stays regular and gap-free for LSL consumers;
@@ -41,9 +52,11 @@ that raises ``StopIteration`` (a recording played once) ends the stream cleanly.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -66,8 +79,13 @@ MAX_SLEEP_S = 0.1
 #: Adaptive look-ahead: newest latencies considered, and headroom over their p99.
 LOOKAHEAD_WINDOW = 256
 LOOKAHEAD_HEADROOM = 1.5
+#: Adaptive look-ahead: never below this (nor below a quarter bin, if that is less), seconds.
+LOOKAHEAD_FLOOR_S = 0.005
 #: How often the offset between the LSL and the monotonic clock is measured again, seconds.
 OFFSET_INTERVAL_S = 10.0
+#: Engines streaming with the GC frozen (the freeze is process-wide: the last one lifts it).
+_GC_FREEZERS = 0
+_GC_LOCK = threading.Lock()
 
 
 class Engine:
@@ -99,6 +117,13 @@ class Engine:
         time for the first look-ahead. They advance the generator's state.
     stats_capacity
         Newest chunks the latency/jitter percentiles of ``stats()`` cover.
+    freeze_gc
+        ``gc.freeze()`` after the warm-up, lifted when the stream ends (the last of several
+        engines streaming at once lifts it): see the module docstring.
+    rt_priority
+        Run the loop's thread ``SCHED_FIFO`` at this priority (1-99), restored when the loop
+        ends; ``None``: normal priority. Refused (no permission, not Linux): a warning, and
+        the stream runs at normal priority.
 
     Notes
     -----
@@ -113,12 +138,21 @@ class Engine:
                  sinks: Sequence[Sink], clock: Clock, lookahead_s: float | None = None,
                  duration_s: float | None = None, max_chunks: int | None = None, *,
                  meta: StreamMeta | None = None, warmup_chunks: int = 0,
-                 stats_capacity: int = 2**20) -> None:
+                 stats_capacity: int = 2**20, freeze_gc: bool = True,
+                 rt_priority: int | None = None) -> None:
         self.generator, self.source, self.clock, self.meta = generator, source, clock, meta
         self.bin_s = float(generator.bin_s)
         self.bins_per_chunk = int(generator.bins_per_chunk)
         self.chunk_s = self.bins_per_chunk * self.bin_s
         self._check_args(lookahead_s, duration_s, max_chunks, warmup_chunks)
+        if rt_priority is not None and not 1 <= rt_priority <= 99:
+            raise ConfigError(f"rt_priority must be between 1 and 99, got {rt_priority}")
+        self.rt_priority = rt_priority
+        self.rt_granted = False
+        """``True`` once the loop's thread got ``SCHED_FIFO`` (it keeps it until the end)."""
+        self._old_policy = None
+        self.freeze_gc = bool(freeze_gc)
+        self._gc_frozen = False
         self.fixed_lookahead_s = lookahead_s
         self.warmup_chunks = int(warmup_chunks)
         self.n_chunks_limit = _chunk_limit(duration_s, max_chunks, self.chunk_s)
@@ -242,6 +276,7 @@ class Engine:
             for sink in list(self._sinks) if self.meta is not None else []:
                 sink.open(self.meta)
             self._warm_up()
+            self._freeze_gc()
             self.source.start()
             self.t0_s = self.clock.now()
             self._mono_offset_s = self._measure_monotonic_offset()
@@ -261,15 +296,72 @@ class Engine:
             self._lead_s.append(self.clock.now() - t_start_s)
         self._lookahead_s = self._next_lookahead()
 
+    def _freeze_gc(self) -> None:
+        """Collect once, then move every object alive to the GC's permanent generation.
+
+        Everything built before the stream (torch, the model, the sinks) is a few hundred
+        thousand objects; a full collection walks them all (~100 ms here), long enough to make
+        a chunk late whenever the allocations of the sinks trigger one. Frozen, they are
+        skipped: collections during the stream walk only what the stream itself allocated.
+        """
+        if self.freeze_gc and not self._gc_frozen:
+            with _GC_LOCK:
+                global _GC_FREEZERS
+                if _GC_FREEZERS == 0:
+                    gc.collect()
+                    gc.freeze()
+                _GC_FREEZERS += 1
+            self._gc_frozen = True
+
+    def _unfreeze_gc(self) -> None:
+        if self._gc_frozen:
+            with _GC_LOCK:
+                global _GC_FREEZERS
+                _GC_FREEZERS -= 1
+                if _GC_FREEZERS == 0:
+                    gc.unfreeze()
+            self._gc_frozen = False
+
+    def _raise_priority(self) -> None:
+        """Run this (the loop's) thread ``SCHED_FIFO`` at ``rt_priority``, if asked and allowed.
+
+        A real-time thread preempts every normal one the moment its sleep ends, so neither
+        the wake-up before generation nor the one before emission waits for the scheduler to
+        finish another process's time slice (milliseconds to tens of milliseconds on a busy
+        machine). Linux only; needs root, CAP_SYS_NICE or an rtprio limit (``ulimit -r``).
+        Refused: logged, and the stream runs at normal priority.
+        """
+        if self.rt_priority is None:
+            return
+        try:
+            old = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+        except (AttributeError, OSError) as error:
+            logger.warning("engine thread stays at normal priority: SCHED_FIFO %d refused (%s); "
+                           "allow it with CAP_SYS_NICE or an rtprio limit (ulimit -r)",
+                           self.rt_priority, error)
+            return
+        self._old_policy = old
+        self.rt_granted = True
+        logger.info("engine thread runs SCHED_FIFO at priority %d", self.rt_priority)
+
+    def _restore_priority(self) -> None:
+        if self._old_policy is not None:
+            _call_logged(lambda: os.sched_setscheduler(0, *self._old_policy),
+                         "restoring the engine thread's scheduling policy")
+            self._old_policy = None
+
     def _run_loop(self) -> None:
         self._loop_ident = threading.get_ident()
         try:
+            self._raise_priority()
             self._loop()
         except BaseException as error:  # noqa: BLE001 - kept, logged and re-raised by run/join
             self._error = error
             logger.error("stream stopped by %r", error)
             self._fan_out("write_marker", f"error:{type(error).__name__}", self.clock.now())
         finally:
+            self._restore_priority()
             self._finish()
 
     def _finish(self, started: bool = True) -> None:
@@ -283,6 +375,7 @@ class Engine:
             for sink in self._sinks:
                 _call_logged(sink.close, f"sink {sink.name!r} close")
             self._sinks.clear()
+            self._unfreeze_gc()
             self._state = "failed" if self._error is not None or not started else "stopped"
             self._done.set()
 
@@ -307,11 +400,13 @@ class Engine:
                 return
             t_done_s = self.clock.now()
             # lead needed: from the scheduled start (or when the engine got free) to done
-            self._lead_s.append(t_done_s - max(t_end_s - self._lookahead_s, t_free_s))
+            lead_s = t_done_s - max(t_end_s - self._lookahead_s, t_free_s)
+            self._lead_s.append(lead_s)
             self._check_chunk(chunk)
             if not self._wait_until(t_end_s):
                 return
-            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s, late=t_done_s > t_end_s)
+            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s, late=t_done_s > t_end_s,
+                       lead_s=lead_s)
             self._lookahead_s = self._next_lookahead()
 
     def _read_condition(self, read_at_s: np.ndarray) -> np.ndarray | None:
@@ -336,7 +431,7 @@ class Engine:
         return False
 
     def _emit(self, chunk: Chunk, seq: int, bin_end_s: np.ndarray, latency_s: float,
-              late: bool) -> None:
+              late: bool, lead_s: float) -> None:
         t_end_s = float(bin_end_s[-1])
         pushed_s = self.clock.now()
         if seq % self._offset_every == 0 and seq > 0:
@@ -345,7 +440,7 @@ class Engine:
         stamped = replace(chunk, seq=seq, first_bin=seq * self.bins_per_chunk,
                           bin_end_s=bin_end_s, bin_end_monotonic_s=bin_end_s + mono_offset_s)
         self._fan_out("write_chunk", stamped)
-        self._log.record(latency_s, pushed_s - t_end_s, late, chunk.n_bins)
+        self._log.record(latency_s, pushed_s - t_end_s, late, chunk.n_bins, lead_s)
         if late and _is_power_of_ten(self._log.n_late):
             logger.warning("%d chunk(s) late so far (chunk %d: done %.1f ms after its "
                            "scheduled start, generation %.1f ms, look-ahead %.1f ms)",
@@ -382,7 +477,7 @@ class Engine:
         if self.fixed_lookahead_s is not None:
             return float(self.fixed_lookahead_s)
         budget_s = LOOKAHEAD_HEADROOM * np.quantile(self._lead_s, 0.99) if self._lead_s else 0.0
-        return min(self.chunk_s, max(self.bin_s / 4, budget_s))
+        return min(self.chunk_s, max(min(self.bin_s / 4, LOOKAHEAD_FLOOR_S), budget_s))
 
     def _write_source_events(self) -> None:
         for text in self._reader.drain_events():

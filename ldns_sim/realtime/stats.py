@@ -34,6 +34,10 @@ class EngineStats:
         took no measurable time, as on a ``ManualClock``).
     lookahead_s
         The look-ahead in force at the last chunk, seconds.
+    lead_p99_s, lead_max_s
+        Lead per chunk, seconds: from its scheduled generation start (or when the engine got
+        free, if later) to the end of generation, i.e. the generation latency plus the OS's
+        delay in waking the engine. A chunk is late when its lead exceeds the look-ahead.
     """
 
     n_chunks: int
@@ -47,6 +51,8 @@ class EngineStats:
     jitter_max_s: float
     real_time_factor: float
     lookahead_s: float
+    lead_p99_s: float = float("nan")
+    lead_max_s: float = float("nan")
 
     def as_dict(self) -> dict[str, float | int]:
         """The fields as a plain dict (JSON-ready)."""
@@ -68,18 +74,21 @@ class EmissionLog:
         self.bin_s = float(bin_s)
         self._latency_s = np.full(capacity, np.nan)
         self._jitter_s = np.full(capacity, np.nan)
+        self._lead_s = np.full(capacity, np.nan)
         self._n_chunks = 0
         self._n_bins = 0
         self._n_late = 0
         self._generation_total_s = 0.0
         self._lock = threading.Lock()
 
-    def record(self, latency_s: float, jitter_s: float, late: bool, n_bins: int) -> None:
+    def record(self, latency_s: float, jitter_s: float, late: bool, n_bins: int,
+               lead_s: float = float("nan")) -> None:
         """Add one emitted chunk."""
         with self._lock:
             i = self._n_chunks % len(self._latency_s)
             self._latency_s[i] = latency_s
             self._jitter_s[i] = jitter_s
+            self._lead_s[i] = lead_s
             self._n_chunks += 1
             self._n_bins += n_bins
             self._n_late += int(late)
@@ -93,7 +102,8 @@ class EmissionLog:
         """The statistics so far."""
         with self._lock:
             n = min(self._n_chunks, len(self._latency_s))
-            lat, jit = self._latency_s[:n], self._jitter_s[:n]
+            lat, jit, lead = self._latency_s[:n], self._jitter_s[:n], self._lead_s[:n]
+            lead = lead[np.isfinite(lead)]
             gen_total_s, n_bins = self._generation_total_s, self._n_bins
             n_chunks, n_late = self._n_chunks, self._n_late
 
@@ -111,4 +121,6 @@ class EmissionLog:
             jitter_p50_s=q(jit, 0.5), jitter_p99_s=q(jit, 0.99),
             jitter_max_s=float(jit.max()) if n else float("nan"),
             real_time_factor=rtf, lookahead_s=float(lookahead_s),
+            lead_p99_s=q(lead, 0.99),
+            lead_max_s=float(lead.max()) if len(lead) else float("nan"),
         )

@@ -65,6 +65,21 @@ class RecordProfile(_Section):
     age: str = Field("P0D", pattern="^P")
 
 
+class EngineProfile(_Section):
+    """``[engine]``: how the real-time loop keeps time (``ldns_sim.realtime.engine``)."""
+
+    rt_priority: int = Field(10, ge=0, le=99)
+    """SCHED_FIFO priority of the engine thread, 0: normal priority. Linux; needs root,
+    CAP_SYS_NICE or an rtprio limit (``ulimit -r``), else the stream runs at normal priority
+    and says so. On a busy machine it is what keeps wake-ups on time (docs/benchmarks.md 2.2)."""
+    lookahead_ms: float | None = Field(None, ge=0)
+    """Fixed look-ahead in ms (condition read and generation start before each chunk's end);
+    unset: adapted to the measured generation time."""
+    freeze_gc: bool = True
+    """Freeze the objects alive at the start out of Python's garbage collector while streaming
+    (a full collection over them takes ~100 ms)."""
+
+
 class StreamProfile(_Section):
     """A whole ``streams/*.toml`` file."""
 
@@ -75,6 +90,7 @@ class StreamProfile(_Section):
     lsl: LslProfile = LslProfile()
     zmq: ZmqProfile = ZmqProfile()
     record: RecordProfile = RecordProfile()
+    engine: EngineProfile = EngineProfile()
     perturbation: tuple[PerturbationEntry, ...] = ()
     """``[[perturbation]]`` tables: scheduled dropout, drift, gain, noise, shuffle (stream
     seconds; ``ldns_sim.perturbations``), added to any ``--perturb`` of the command line."""

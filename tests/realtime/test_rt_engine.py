@@ -366,3 +366,70 @@ def test_join_reraises_error_of_background_loop():
     with pytest.raises(ValueError, match="out of memory"):
         engine.join(timeout_s=10)
     assert engine.state == "failed" and sink.n_close == 1
+
+
+class ProbeSink(Sink):
+    """Records, from inside the loop, the GC freeze count and the thread's scheduling policy."""
+
+    def __init__(self):
+        self.frozen, self.policies = [], []
+
+    def write_chunk(self, chunk):
+        import gc
+
+        self.frozen.append(gc.get_freeze_count())
+        self.policies.append(os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler")
+                             else None)
+
+
+def test_gc_frozen_while_streaming_and_lifted_after():
+    import gc
+
+    before = gc.get_freeze_count()
+    sink = ProbeSink()
+    Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3).run()
+    assert all(n > before for n in sink.frozen)  # everything built before is frozen
+    assert gc.get_freeze_count() == before
+    sink = ProbeSink()
+    Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, freeze_gc=False).run()
+    assert sink.frozen == [before] * 3
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux scheduling API")
+def test_rt_priority_applies_to_the_loop_thread_and_is_restored(caplog):
+    policy = os.sched_getscheduler(0)
+    sink = ProbeSink()
+    with caplog.at_level("INFO", logger="ldns_sim.realtime.engine"):
+        engine = Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, rt_priority=5)
+        engine.run()
+    refused = "refused" in caplog.text
+    assert engine.rt_granted is not refused
+    assert sink.policies == [policy if refused else os.SCHED_FIFO] * 3
+    assert os.sched_getscheduler(0) == policy  # the caller's thread got its policy back
+
+
+def test_rt_priority_refused_streams_at_normal_priority(monkeypatch, caplog):
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: 0, raising=False)
+    monkeypatch.setattr(os, "sched_getparam", lambda pid: None, raising=False)
+    sink = MemorySink()
+    stats = Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=4, rt_priority=10).run()
+    assert stats.n_chunks == 4 and "stays at normal priority" in caplog.text
+
+
+def test_bad_rt_priority_is_a_config_error():
+    with pytest.raises(ConfigError, match="rt_priority"):
+        Engine(tuning(), zeros(), [], ManualClock(), rt_priority=100)
+
+
+def test_lookahead_floor_and_lead_statistics():
+    clock = ManualClock()
+    gen = SlowGenerator(clock, [0.001, 0.002])
+    gen.bin_s = 0.05  # a 50 ms bin: the floor is 5 ms, not a quarter bin
+    stats = Engine(gen, zeros(), [MemorySink()], clock, max_chunks=20).run()
+    assert stats.lookahead_s == pytest.approx(0.005)
+    assert stats.lead_max_s == pytest.approx(0.002) and stats.n_late == 0
+    assert stats.lead_p99_s == pytest.approx(0.002)

@@ -45,3 +45,18 @@ def test_bad_profile_names_file_and_field(tmp_path, text, message):
 def test_unknown_profile_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match="unknown stream profile 'nope'.*default"):
         load_profile("nope")
+
+
+def test_engine_section_becomes_engine_options(tmp_path):
+    from ldns_sim.stream_session import engine_options
+
+    assert engine_options(load_profile("default")) == {
+        "rt_priority": 10, "freeze_gc": True, "lookahead_s": None}
+    path = tmp_path / "p.toml"
+    path.write_text('name = "p"\n[engine]\nrt_priority = 0\nlookahead_ms = 4\n'
+                    'freeze_gc = false\n')
+    assert engine_options(load_profile(path)) == {
+        "rt_priority": None, "freeze_gc": False, "lookahead_s": 0.004}
+    path.write_text('name = "p"\n[engine]\nrt_priority = 100\n')
+    with pytest.raises(ConfigError, match="engine.rt_priority"):
+        load_profile(path)
