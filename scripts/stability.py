@@ -2,11 +2,14 @@
 
 Runs the streaming generator (the exact object `ldns-sim stream` drives, same seed handling)
 for ``--minutes`` of simulated time as fast as it computes, driven by the scripted centre-out
-user, and reports per minute: population firing rate, latent mean and std (normalised units),
-and pairwise spike-count correlation, beside the same statistics of the training data
-(the 5th-95th percentile range of per-minute blocks of training bins).
+user (``--behaviour script``) or by the recorded velocity of the held-out test trials laid end
+to end and looped (``--behaviour replay``), and reports per minute: population firing rate,
+latent mean and std (normalised units), and pairwise spike-count correlation, beside the same
+statistics of the training data: the 5th-95th percentile range of 200 random 1-minute blocks of
+training bins, and for the latents of the training trials as the autoencoder encodes them for
+the diffusion model (non-overlapping windows of the diffusion's length).
 
-    python scripts/stability.py --model runs/m1-velocity --minutes 30 --json runs/stability.json
+    python scripts/stability.py --model m1-velocity --minutes 30 --json runs/stability.json
 """
 
 from __future__ import annotations
@@ -37,6 +40,35 @@ def block_stats(counts: np.ndarray, latents_norm: np.ndarray | None, bin_s: floa
     return out
 
 
+def _behaviour(kind: str, bundle, data):
+    """velocity_at(t_s) -> (n_behaviour,) for the scripted user or the replayed test trials."""
+    if kind == "script":
+        user = ScriptedCenterOut(peak_speed=bundle.meta.velocity_scale,
+                                 rng=np.random.default_rng(0), start_s=0.0)
+        return user.velocity_at
+    test = data.select("test")
+    replay = np.concatenate([np.asarray(b, dtype=np.float32) for b in test.behaviour])
+
+    def velocity_at(t_s: float) -> np.ndarray:
+        return replay[int(round(t_s / test.bin_s)) % len(replay)]
+
+    return velocity_at
+
+
+@torch.no_grad()
+def _training_latents(bundle, train) -> np.ndarray:
+    """(n_bins, Z) un-normalised latents of the training trials, encoded in non-overlapping
+    windows of the diffusion's length (how the diffusion model saw them)."""
+    n = bundle.meta.window_bins
+    out = []
+    for counts in train.counts:
+        counts = np.asarray(counts, dtype=np.float32)
+        for start in range(0, len(counts) - n + 1, n):
+            x = torch.as_tensor(counts[start:start + n]).T[None]  # (1, N, L)
+            out.append(bundle.ae.encode(x)[0].T.numpy())
+    return np.concatenate(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="m1-velocity")
@@ -44,13 +76,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--behaviour", choices=["script", "replay"], default="script")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="guidance weight (default: the model's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = load_bundle(resolve_model(args.model))
     bin_s = bundle.meta.bin_s
-    gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps), seed=0)
-    user = ScriptedCenterOut(peak_speed=bundle.meta.velocity_scale,
-                             rng=np.random.default_rng(0), start_s=0.0)
+    gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
+                                                     guidance=args.guidance), seed=0)
+    data = load_spike_data(args.data)
+    velocity_at = _behaviour(args.behaviour, bundle, data)
     bins_per_minute = int(round(60 / bin_s))
     n_minutes = int(args.minutes)
     mean, std = bundle.latent_mean.numpy(), bundle.latent_std.numpy()
@@ -59,7 +95,7 @@ def main() -> None:
         counts, latents = [], []
         for b in range(bins_per_minute):
             t = (minute * bins_per_minute + b + 1) * bin_s
-            chunk = gen.next_chunk(user.velocity_at(t)[None, :])
+            chunk = gen.next_chunk(velocity_at(t)[None, :])
             counts.append(chunk.counts[0])
             latents.append(chunk.latents[0])
         stats = block_stats(np.array(counts), (np.array(latents) - mean) / std, bin_s)
@@ -67,20 +103,24 @@ def main() -> None:
         print(f"minute {minute + 1}: {stats}", flush=True)
     compute_s = time.perf_counter() - start
 
-    train = load_spike_data(args.data).select("train")
+    train = data.select("train")
     flat = np.concatenate(train.counts)
+    flat_latents = (_training_latents(bundle, train) - mean) / std
     rng = np.random.default_rng(0)
     blocks = [block_stats(flat[i:i + bins_per_minute], None, bin_s)
               for i in rng.integers(0, len(flat) - bins_per_minute, size=200)]
+    blocks_z = [{"latent_mean": float(flat_latents[i:i + bins_per_minute].mean()),
+                 "latent_std": float(flat_latents[i:i + bins_per_minute].std())}
+                for i in rng.integers(0, len(flat_latents) - bins_per_minute, size=200)]
     ref = {k: [float(np.percentile([b[k] for b in blocks], q)) for q in (5, 50, 95)]
            for k in ("rate_hz", "mean_pair_corr")}
-    ref["latent_mean"] = [0.0, 0.0, 0.0]  # training latents are normalised to mean 0, std 1
-    ref["latent_std"] = [1.0, 1.0, 1.0]
+    ref |= {k: [float(np.percentile([b[k] for b in blocks_z], q)) for q in (5, 50, 95)]
+            for k in ("latent_mean", "latent_std")}
     drift = {k: float(np.polyfit(np.arange(n_minutes), [m[k] for m in minutes], 1)[0])
              for k in minutes[0]}
-    inside = {k: int(sum(ref[k][0] <= m[k] <= ref[k][2] for m in minutes))
-              for k in ("rate_hz", "mean_pair_corr")}
-    report = {"model": args.model, "minutes": n_minutes, "steps": args.steps,
+    inside = {k: int(sum(ref[k][0] <= m[k] <= ref[k][2] for m in minutes)) for k in ref}
+    report = {"model": args.model, "behaviour": args.behaviour,
+              "guidance": gen.settings.guidance, "minutes": n_minutes, "steps": args.steps,
               "compute_seconds": compute_s, "per_minute": minutes,
               "training_per_minute_p5_p50_p95": ref, "drift_per_minute_slope": drift,
               "minutes_inside_training_p5_p95": inside}

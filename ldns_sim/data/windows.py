@@ -36,24 +36,35 @@ def make_windows(data: SpikeData, n_bins: int, stride_bins: int
     if n_bins < 1 or stride_bins < 1:
         raise DataError(f"{data.source}: window n_bins ({n_bins}) and stride_bins "
                         f"({stride_bins}) must be at least 1")
-    trial_of, start_of = [], []
-    for i, c in enumerate(data.counts):
-        starts = range(0, len(c) - n_bins + 1, stride_bins)
-        trial_of.extend([i] * len(starts))
-        start_of.extend(starts)
+    trial_of, start_of = window_index([len(c) for c in data.counts], n_bins, stride_bins)
     if not trial_of:
         longest = max(len(c) for c in data.counts)
         raise DataError(f"{data.source}: no trial holds a window of {n_bins} bins "
                         f"(longest trial: {longest} bins of {data.bin_s} s)")
-
-    def cut(seq: tuple[np.ndarray, ...]) -> np.ndarray:
-        return np.stack([seq[i][s:s + n_bins] for i, s in zip(trial_of, start_of)]
-                        ).astype(np.float32)
-
-    counts = cut(data.counts)  # (W, n_bins, N)
-    behaviour = None if data.behaviour is None else cut(data.behaviour)  # (W, n_bins, B)
+    counts = cut_windows(data.counts, trial_of, start_of, n_bins)  # (W, n_bins, N)
+    behaviour = None
+    if data.behaviour is not None:
+        behaviour = cut_windows(data.behaviour, trial_of, start_of, n_bins)  # (W, n_bins, B)
     direction = None if data.direction_rad is None else np.asarray(data.direction_rad)[trial_of]
     return counts, behaviour, direction
+
+
+def window_index(lengths: list[int], n_bins: int, stride_bins: int
+                 ) -> tuple[list[int], list[int]]:
+    """(trial of each window, its first bin), in the order ``make_windows`` cuts them."""
+    trial_of, start_of = [], []
+    for i, length in enumerate(lengths):
+        starts = range(0, length - n_bins + 1, stride_bins)
+        trial_of.extend([i] * len(starts))
+        start_of.extend(starts)
+    return trial_of, start_of
+
+
+def cut_windows(sequences, trial_of: list[int], start_of: list[int], n_bins: int
+                ) -> np.ndarray:
+    """Stack ``sequences[i][s:s + n_bins]`` for every window: (W, n_bins, channels) float32."""
+    return np.stack([sequences[i][s:s + n_bins] for i, s in zip(trial_of, start_of)]
+                    ).astype(np.float32)
 
 
 def behaviour_stats(data: SpikeData) -> tuple[np.ndarray, np.ndarray]:

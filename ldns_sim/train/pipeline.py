@@ -25,8 +25,9 @@ from ldns_sim.bundle import (
     save_bundle,
 )
 from ldns_sim.core import SpikeData
-from ldns_sim.data.windows import make_windows
+from ldns_sim.data.windows import cut_windows, make_windows, window_index
 from ldns_sim.errors import DataError
+from ldns_sim.nn.autoencoder import AutoEncoder, encode_stitched
 from ldns_sim.nn.denoiser import DenoiserConfig
 from ldns_sim.train.config import TrainConfig
 from ldns_sim.train.fit_autoencoder import fit_autoencoder
@@ -55,9 +56,23 @@ def _windows(data: SpikeData, n_bins: int, stride: int):
     return counts_t, beh_t, dir_t
 
 
-@torch.no_grad()
-def _encode(ae, counts: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([ae.encode(counts[i:i + batch]) for i in range(0, len(counts), batch)])
+LATENT_ENCODING = "stitched-v1"
+"""How training latents are made (part of the diffusion stage's resume tag): each trial encoded
+whole by ``encode_stitched``, then cut into windows."""
+
+
+def _trial_latents(ae: AutoEncoder, data: SpikeData, window_bins: int) -> list[np.ndarray]:
+    """Every trial's latents, (T, Z) each, encoded by overlapping windows (encode_stitched)."""
+    hop = max(1, window_bins // 3)
+    return [encode_stitched(ae, torch.as_tensor(np.asarray(c, dtype=np.float32)).T,
+                            window_bins, hop).T.numpy() for c in data.counts]
+
+
+def _latent_windows(trial_latents: list[np.ndarray], n_bins: int, stride: int) -> torch.Tensor:
+    """(W, Z, L) windows of the trials' latents, in make_windows's order."""
+    trial_of, start_of = window_index([len(z) for z in trial_latents], n_bins, stride)
+    return torch.as_tensor(cut_windows(trial_latents, trial_of, start_of, n_bins)
+                           ).transpose(1, 2)
 
 
 def _check_condition(cfg: TrainConfig, data: SpikeData) -> None:
@@ -98,7 +113,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         return hashlib.sha256(f"{fingerprint}|{cfg.seed}|{parts}".encode()).hexdigest()
 
     ae_tag = stage_tag(asdict(cfg.ae))
-    diffusion_tag = stage_tag(asdict(cfg.ae), asdict(cfg.diffusion), cfg.condition)
+    diffusion_tag = stage_tag(asdict(cfg.ae), asdict(cfg.diffusion), cfg.condition,
+                              LATENT_ENCODING)
 
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
@@ -107,9 +123,12 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     t_ae = time.perf_counter() - t_start
 
     dcfg = cfg.diffusion
-    d_counts, d_beh, d_dir = _windows(train, dcfg.window_bins, dcfg.stride_bins)
-    v_counts, v_beh, v_dir = _windows(val, dcfg.window_bins, dcfg.window_bins)
-    z_train = _encode(ae, d_counts)  # (W, Z, L)
+    _, d_beh, d_dir = _windows(train, dcfg.window_bins, dcfg.stride_bins)
+    _, v_beh, v_dir = _windows(val, dcfg.window_bins, dcfg.window_bins)
+    with torch.no_grad():
+        train_latents = _trial_latents(ae, train, cfg.ae.window_bins)  # [(T, Z)]
+        val_latents = _trial_latents(ae, val, cfg.ae.window_bins)
+    z_train = _latent_windows(train_latents, dcfg.window_bins, dcfg.stride_bins)  # (W, Z, L)
     latent_mean = z_train.mean(dim=(0, 2))
     latent_std = z_train.std(dim=(0, 2)).clamp_min(1e-4)
 
@@ -125,7 +144,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         velocity_scale = float(np.percentile(np.linalg.norm(flat, axis=1), 95))
     train_b, train_d = _condition_tensors(cfg, d_beh, d_dir, scale)
     val_b, val_d = _condition_tensors(cfg, v_beh, v_dir, scale)
-    val_set = (norm(_encode(ae, v_counts)), val_b, val_d)
+    val_set = (norm(_latent_windows(val_latents, dcfg.window_bins, dcfg.window_bins)), val_b,
+               val_d)
 
     def denoiser_cfg(causal: bool) -> DenoiserConfig:
         null = causal and n_beh > 0 and dcfg.cond_dropout > 0
@@ -149,10 +169,12 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         report |= rep
     t_diffusion = time.perf_counter() - t_start - t_ae
 
-    # non-overlapping windows: the full-batch fit needs every bin once, not window/stride times
+    # non-overlapping windows: the full-batch fit needs every bin once, not window/stride times;
+    # rates decoded from the same latents the diffusion model learned
     h_counts = _windows(train, cfg.ae.window_bins, cfg.ae.window_bins)[0]
     with torch.no_grad():
-        ae_rates = torch.cat([ae(h_counts[i:i + 256])[0] for i in range(0, len(h_counts), 256)])
+        h_latents = _latent_windows(train_latents, cfg.ae.window_bins, cfg.ae.window_bins)
+        ae_rates = ae.decode(h_latents)  # (W, N, L)
     history, rep = fit_spike_history(cfg.history, h_counts, ae_rates,
                                      show_progress and dist.is_main)
     report |= rep
