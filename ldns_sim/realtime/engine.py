@@ -18,18 +18,20 @@ Per chunk of ``n = bins_per_chunk`` bins ending at ``t_end``:
    exactly regular in between; on Linux both clocks are ``CLOCK_MONOTONIC``).
 
 Look-ahead ``L`` (the latency budget). A fixed ``lookahead_s`` is used as given. By default
-it adapts: ``L = max(min(bin_s / 4, 5 ms), 1.5 * p99 of the newest 256 leads)``, where a
-chunk's lead is the time from its scheduled generation start to the end of generation: the
-generation latency plus the OS's delay in waking the engine (which dominates on a loaded
-machine at normal priority: see ``rt_priority``). Warm-up latencies seed it when
+it adapts: ``L = max(floor, 1.5 * p95 of the newest 256 leads)``, where a chunk's lead is the
+time from its scheduled generation start to the end of generation: the generation latency
+plus the OS's delay in waking the engine (which dominates on a loaded machine at normal
+priority). The floor is ``min(bin_s / 4, 5 ms)`` when the loop's thread runs real-time
+(``rt_priority`` granted), else ``bin_s / 4``. Warm-up latencies seed it when
 ``warmup_chunks > 0``. ``L`` is never more than one chunk (``n * bin_s``), because generation
 of a chunk starts only once the previous one is out. Each bin's condition is ``L`` old at the
 bin's end, so a small ``L`` is a fresh condition: a behaviour sample reaches the spikes
 within one bin (waiting for the next read) plus ``L``; ``Telemetry.condition_age_s`` reports
 the age of the last row's sample at emission. The 5 ms floor is the trade measured in
-``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were a few
-in 10,000 on a saturated machine and none on a quiet one; every millisecond above it is a
-millisecond of condition-to-spikes latency.
+``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were 5 in
+6,000 on a saturated machine and none in 3,000 on a less loaded one; at normal priority a
+quarter of them were, on the same machine. Every millisecond of look-ahead is a millisecond
+of condition-to-spikes latency.
 
 Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
 ``rt_priority`` runs the loop's thread ``SCHED_FIFO`` (Linux, when allowed), so its wake-ups
@@ -79,8 +81,12 @@ MAX_SLEEP_S = 0.1
 #: Adaptive look-ahead: newest latencies considered, and headroom over their p99.
 LOOKAHEAD_WINDOW = 256
 LOOKAHEAD_HEADROOM = 1.5
-#: Adaptive look-ahead: never below this (nor below a quarter bin, if that is less), seconds.
-LOOKAHEAD_FLOOR_S = 0.005
+#: Adaptive look-ahead: the quantile of the newest leads it covers (a few stalls in the window,
+#: which no look-ahead short of a bin would cover, do not push it up for the whole window).
+LOOKAHEAD_QUANTILE = 0.95
+#: Adaptive look-ahead floor with a real-time engine thread (seconds; a quarter bin if less).
+#: At normal priority the floor is a quarter bin: OS wake-up delays of several ms are common.
+LOOKAHEAD_FLOOR_RT_S = 0.005
 #: How often the offset between the LSL and the monotonic clock is measured again, seconds.
 OFFSET_INTERVAL_S = 10.0
 #: Engines streaming with the GC frozen (the freeze is process-wide: the last one lifts it).
@@ -355,6 +361,7 @@ class Engine:
         self._loop_ident = threading.get_ident()
         try:
             self._raise_priority()
+            self._lookahead_s = self._next_lookahead()  # the floor depends on the priority
             self._loop()
         except BaseException as error:  # noqa: BLE001 - kept, logged and re-raised by run/join
             self._error = error
@@ -476,8 +483,10 @@ class Engine:
     def _next_lookahead(self) -> float:
         if self.fixed_lookahead_s is not None:
             return float(self.fixed_lookahead_s)
-        budget_s = LOOKAHEAD_HEADROOM * np.quantile(self._lead_s, 0.99) if self._lead_s else 0.0
-        return min(self.chunk_s, max(min(self.bin_s / 4, LOOKAHEAD_FLOOR_S), budget_s))
+        budget_s = (LOOKAHEAD_HEADROOM * np.quantile(self._lead_s, LOOKAHEAD_QUANTILE)
+                    if self._lead_s else 0.0)
+        floor_s = min(self.bin_s / 4, LOOKAHEAD_FLOOR_RT_S) if self.rt_granted else self.bin_s / 4
+        return min(self.chunk_s, max(floor_s, budget_s))
 
     def _write_source_events(self) -> None:
         for text in self._reader.drain_events():

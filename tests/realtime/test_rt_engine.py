@@ -425,11 +425,26 @@ def test_bad_rt_priority_is_a_config_error():
         Engine(tuning(), zeros(), [], ManualClock(), rt_priority=100)
 
 
-def test_lookahead_floor_and_lead_statistics():
+@pytest.mark.parametrize("granted", [False, True])
+def test_lookahead_floor_depends_on_real_time_priority(monkeypatch, granted):
+    """50 ms bins: a quarter bin at normal priority, 5 ms with a real-time loop thread."""
+    monkeypatch.setattr(os, "sched_setscheduler", lambda *a: None, raising=False)
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: 0, raising=False)
+    monkeypatch.setattr(os, "sched_getparam", lambda pid: None, raising=False)
     clock = ManualClock()
     gen = SlowGenerator(clock, [0.001, 0.002])
-    gen.bin_s = 0.05  # a 50 ms bin: the floor is 5 ms, not a quarter bin
-    stats = Engine(gen, zeros(), [MemorySink()], clock, max_chunks=20).run()
-    assert stats.lookahead_s == pytest.approx(0.005)
+    gen.bin_s = 0.05
+    stats = Engine(gen, zeros(), [MemorySink()], clock, max_chunks=20,
+                   rt_priority=10 if granted else None).run()
+    assert stats.lookahead_s == pytest.approx(0.005 if granted else 0.0125)
     assert stats.lead_max_s == pytest.approx(0.002) and stats.n_late == 0
     assert stats.lead_p99_s == pytest.approx(0.002)
+
+
+def test_a_few_stalls_do_not_raise_the_lookahead():
+    clock = ManualClock()
+    delays = [0.002] * 250 + [0.03] * 5  # 5 stalls in the newest 256 leads: above the p95
+    stats = Engine(SlowGenerator(clock, delays), zeros(), [MemorySink()], clock,
+                   max_chunks=len(delays)).run()
+    assert stats.lookahead_s == pytest.approx(BIN_S / 4)  # the floor, not a whole chunk
+    assert stats.n_late == 5
