@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ldns_sim.core import SpikeData
@@ -47,6 +49,21 @@ def make_windows(data: SpikeData, n_bins: int, stride_bins: int
         behaviour = cut_windows(data.behaviour, trial_of, start_of, n_bins)  # (W, n_bins, B)
     direction = None if data.direction_rad is None else np.asarray(data.direction_rad)[trial_of]
     return counts, behaviour, direction
+
+
+def laid_end_to_end(data: SpikeData) -> SpikeData:
+    """All trials as one sequence, in their order (behaviour and true rates likewise).
+
+    For a model that streams for hours: windows cut from it also span the junctions between
+    trials (the end of one reach, the hold and the start of the next), as a continuous stream
+    does. Per-trial directions and alignment events do not survive and are dropped.
+    """
+    def joined(seq):
+        return None if seq is None else (np.concatenate(seq),)
+
+    return replace(data, counts=joined(data.counts), behaviour=joined(data.behaviour),
+                   true_rates=joined(data.true_rates), split=np.asarray(data.split[:1]),
+                   direction_rad=None, align_bin=None)
 
 
 def window_index(lengths: list[int], n_bins: int, stride_bins: int

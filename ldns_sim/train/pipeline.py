@@ -25,7 +25,7 @@ from ldns_sim.bundle import (
     save_bundle,
 )
 from ldns_sim.core import SpikeData
-from ldns_sim.data.windows import cut_windows, make_windows, window_index
+from ldns_sim.data.windows import cut_windows, laid_end_to_end, make_windows, window_index
 from ldns_sim.errors import DataError
 from ldns_sim.nn.autoencoder import AutoEncoder, encode_stitched
 from ldns_sim.nn.denoiser import DenoiserConfig
@@ -123,11 +123,14 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     t_ae = time.perf_counter() - t_start
 
     dcfg = cfg.diffusion
-    _, d_beh, d_dir = _windows(train, dcfg.window_bins, dcfg.stride_bins)
-    _, v_beh, v_dir = _windows(val, dcfg.window_bins, dcfg.window_bins)
+    seq_train, seq_val = train, val  # what the diffusion windows are cut from
+    if dcfg.concatenate_trials and cfg.condition != "direction":
+        seq_train, seq_val = laid_end_to_end(train), laid_end_to_end(val)
+    _, d_beh, d_dir = _windows(seq_train, dcfg.window_bins, dcfg.stride_bins)
+    _, v_beh, v_dir = _windows(seq_val, dcfg.window_bins, dcfg.window_bins)
     with torch.no_grad():
-        train_latents = _trial_latents(ae, train, cfg.ae.window_bins)  # [(T, Z)]
-        val_latents = _trial_latents(ae, val, cfg.ae.window_bins)
+        train_latents = _trial_latents(ae, seq_train, cfg.ae.window_bins)  # [(T, Z)]
+        val_latents = _trial_latents(ae, seq_val, cfg.ae.window_bins)
     z_train = _latent_windows(train_latents, dcfg.window_bins, dcfg.stride_bins)  # (W, Z, L)
     latent_mean = z_train.mean(dim=(0, 2))
     latent_std = z_train.std(dim=(0, 2)).clamp_min(1e-4)
@@ -171,7 +174,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     # non-overlapping windows: the full-batch fit needs every bin once, not window/stride times;
     # rates decoded from the same latents the diffusion model learned
-    h_counts = _windows(train, cfg.ae.window_bins, cfg.ae.window_bins)[0]
+    h_counts = _windows(seq_train, cfg.ae.window_bins, cfg.ae.window_bins)[0]
     with torch.no_grad():
         h_latents = _latent_windows(train_latents, cfg.ae.window_bins, cfg.ae.window_bins)
         ae_rates = ae.decode(h_latents)  # (W, N, L)
