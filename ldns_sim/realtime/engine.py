@@ -28,10 +28,10 @@ of a chunk starts only once the previous one is out. Each bin's condition is ``L
 bin's end, so a small ``L`` is a fresh condition: a behaviour sample reaches the spikes
 within one bin (waiting for the next read) plus ``L``; ``Telemetry.condition_age_s`` reports
 the age of the last row's sample at emission. The 5 ms floor is the trade measured in
-``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were 5 in
-6,000 on a saturated machine and none in 3,000 on a less loaded one; at normal priority a
-quarter of them were, on the same machine. Every millisecond of look-ahead is a millisecond
-of condition-to-spikes latency.
+``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were rare
+(0 to 5 per thousand chunks on a shared 2-core machine), at normal priority a quarter of
+them were; and every millisecond of look-ahead is a millisecond of condition-to-spikes
+latency, whose target leaves about 5 ms beyond the one-bin wait.
 
 Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
 ``rt_priority`` runs the loop's thread ``SCHED_FIFO`` (Linux, when allowed), so its wake-ups
@@ -78,7 +78,7 @@ logger = logging.getLogger(__name__)
 
 #: Longest single sleep, seconds: bounds how long ``stop()`` waits for the loop to notice.
 MAX_SLEEP_S = 0.1
-#: Adaptive look-ahead: newest latencies considered, and headroom over their p99.
+#: Adaptive look-ahead: newest leads considered, and headroom over their quantile below.
 LOOKAHEAD_WINDOW = 256
 LOOKAHEAD_HEADROOM = 1.5
 #: Adaptive look-ahead: the quantile of the newest leads it covers (a few stalls in the window,
