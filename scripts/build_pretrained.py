@@ -2,23 +2,26 @@
 measured figures in docs/benchmarks.md).
 
     python scripts/build_pretrained.py tiny-synthetic
-    python scripts/build_pretrained.py m1-velocity --from runs/m1-velocity
+    python scripts/build_pretrained.py m1-velocity --from runs/m1-velocity [--guidance W]
 
 ``tiny-synthetic`` trains in about a minute on synthetic cosine-tuned neurons driven by
 centre-out reach velocities; ``m1-velocity`` copies a bundle trained with
 ``ldns-sim train ../shared/data/m1_center_out_trialdata/center_out_data.mat --out runs/m1-velocity``
-(weights and config only, not the resumable training states).
+(weights and config only, not the resumable training states). ``--guidance W`` records a
+sampling default chosen after training (on the validation trials: ``ldns-sim evaluate MODEL
+--split val --guidance W``) in place of the training config's; the weights are unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ldns_sim.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle, sha256_file
+from ldns_sim.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle, save_bundle, sha256_file
 from ldns_sim.data.tuning import make_tuning_data
 from ldns_sim.pretrained import pretrained_dir
 from ldns_sim.train.config import preset
@@ -39,23 +42,32 @@ def build_tiny(out: Path) -> None:
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
 
 
-def copy_bundle(src: Path, out: Path) -> None:
-    load_bundle(src)  # verify before shipping
+def copy_bundle(src: Path, out: Path, guidance: float | None = None) -> None:
+    bundle = load_bundle(src)  # verify before shipping
     out.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        shutil.copy2(src / name, out / name)
+    if guidance is None:
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            shutil.copy2(src / name, out / name)
+        return
+    denoiser = replace(bundle.meta.denoiser, guidance=guidance)
+    bundle.denoiser.cfg = denoiser
+    save_bundle(replace(bundle, meta=bundle.meta.model_copy(update={"denoiser": denoiser})), out)
+    if sha256_file(out / WEIGHTS_FILE) != sha256_file(src / WEIGHTS_FILE):
+        raise SystemExit("re-saving changed the weights; refusing to ship")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=["tiny-synthetic", "m1-velocity"])
     parser.add_argument("--from", dest="src", help="trained bundle to ship (m1-velocity)")
+    parser.add_argument("--guidance", type=float,
+                        help="default guidance weight to record (chosen on the val split)")
     args = parser.parse_args()
     out = pretrained_dir() / args.name
     if args.name == "tiny-synthetic":
         build_tiny(out)
     else:
-        copy_bundle(Path(args.src), out)
+        copy_bundle(Path(args.src), out, args.guidance)
     digest = sha256_file(out / WEIGHTS_FILE)
     (out / "SHA256SUMS").write_text(f"{digest}  {WEIGHTS_FILE}\n")
     load_bundle(out)

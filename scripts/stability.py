@@ -6,8 +6,8 @@ user (``--behaviour script``) or by the recorded velocity of the held-out test t
 to end and looped (``--behaviour replay``), and reports per minute: population firing rate,
 latent mean and std (normalised units), and pairwise spike-count correlation, beside the same
 statistics of the training data: the 5th-95th percentile range of 200 random 1-minute blocks of
-training bins, and for the latents of the training trials as the autoencoder encodes them for
-the diffusion model (non-overlapping windows of the diffusion's length).
+training bins, and for the latents of the training trials as the training pipeline encodes them
+for the diffusion model (``encode_trials`` over the trials laid end to end).
 
     python scripts/stability.py --model m1-velocity --minutes 30 --json runs/stability.json
 """
@@ -23,9 +23,11 @@ import torch
 
 from ldns_sim.bundle import load_bundle
 from ldns_sim.data.load import load_spike_data
+from ldns_sim.data.windows import laid_end_to_end
 from ldns_sim.pretrained import resolve_model
 from ldns_sim.simulator import SamplerSettings, StreamingGenerator
 from ldns_sim.sources.script_source import ScriptedCenterOut
+from ldns_sim.train.pipeline import encode_trials
 
 DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
 
@@ -57,16 +59,10 @@ def _behaviour(kind: str, bundle, data):
 
 @torch.no_grad()
 def _training_latents(bundle, train) -> np.ndarray:
-    """(n_bins, Z) un-normalised latents of the training trials, encoded in non-overlapping
-    windows of the diffusion's length (how the diffusion model saw them)."""
-    n = bundle.meta.window_bins
-    out = []
-    for counts in train.counts:
-        counts = np.asarray(counts, dtype=np.float32)
-        for start in range(0, len(counts) - n + 1, n):
-            x = torch.as_tensor(counts[start:start + n]).T[None]  # (1, N, L)
-            out.append(bundle.ae.encode(x)[0].T.numpy())
-    return np.concatenate(out)
+    """(n_bins, Z) un-normalised latents of the training trials laid end to end, encoded as
+    the training pipeline encodes them for the diffusion model."""
+    return encode_trials(bundle.ae, laid_end_to_end(train), bundle.meta.train_config["ae"]
+                         ["window_bins"])[0]
 
 
 def main() -> None:

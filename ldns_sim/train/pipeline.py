@@ -61,7 +61,7 @@ LATENT_ENCODING = "stitched-v1"
 whole by ``encode_stitched``, then cut into windows."""
 
 
-def _trial_latents(ae: AutoEncoder, data: SpikeData, window_bins: int) -> list[np.ndarray]:
+def encode_trials(ae: AutoEncoder, data: SpikeData, window_bins: int) -> list[np.ndarray]:
     """Every trial's latents, (T, Z) each, encoded by overlapping windows (encode_stitched)."""
     hop = max(1, window_bins // 3)
     return [encode_stitched(ae, torch.as_tensor(np.asarray(c, dtype=np.float32)).T,
@@ -129,8 +129,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     _, d_beh, d_dir = _windows(seq_train, dcfg.window_bins, dcfg.stride_bins)
     _, v_beh, v_dir = _windows(seq_val, dcfg.window_bins, dcfg.window_bins)
     with torch.no_grad():
-        train_latents = _trial_latents(ae, seq_train, cfg.ae.window_bins)  # [(T, Z)]
-        val_latents = _trial_latents(ae, seq_val, cfg.ae.window_bins)
+        train_latents = encode_trials(ae, seq_train, cfg.ae.window_bins)  # [(T, Z)]
+        val_latents = encode_trials(ae, seq_val, cfg.ae.window_bins)
     z_train = _latent_windows(train_latents, dcfg.window_bins, dcfg.stride_bins)  # (W, Z, L)
     latent_mean = z_train.mean(dim=(0, 2))
     latent_std = z_train.std(dim=(0, 2)).clamp_min(1e-4)
