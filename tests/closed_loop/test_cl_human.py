@@ -5,10 +5,7 @@ joystick (SDL_JoystickAttachVirtual through ctypes, on the SDL2 library pygame l
 person is the only thing not real here: their input is a fixed sequence.
 """
 
-import ctypes
-import glob
 import json
-import os
 import threading
 import time
 
@@ -139,22 +136,10 @@ def test_closing_the_window_stops_the_run(dummy_video, tuned):
         window.close()
 
 
-def _sdl():
-    libs_dir = os.path.join(os.path.dirname(os.path.dirname(pygame.__file__)), "pygame.libs")
-    paths = sorted(glob.glob(os.path.join(libs_dir, "libSDL2-2*.so*")))
-    if not paths:
-        pytest.skip("pygame's bundled SDL2 not found: cannot attach a virtual gamepad here")
-    lib = ctypes.CDLL(paths[0])
-    lib.SDL_JoystickOpen.restype = ctypes.c_void_p
-    lib.SDL_JoystickSetVirtualAxis.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int16]
-    lib.SDL_JoystickClose.argtypes = [ctypes.c_void_p]
-    return lib
-
-
 @pytest.fixture
-def virtual_stick_right(dummy_video):
+def virtual_stick_right(dummy_video, bundled_sdl2):
     """An SDL virtual gamepad (4 axes) with its stick held fully right."""
-    sdl = _sdl()
+    sdl = bundled_sdl2
     sdl.SDL_InitSubSystem(SDL_INIT_JOYSTICK)
     index = sdl.SDL_JoystickAttachVirtual(1, 4, 4, 0)
     assert index >= 0

@@ -5,10 +5,7 @@ uses is driven here: axes set, device detached (unplug) and attached again (repl
 physical device is involved; a real USB unplug goes through the same SDL removal event.
 """
 
-import ctypes
-import glob
 import math
-import os
 import subprocess
 import sys
 import time
@@ -29,18 +26,6 @@ from ldns_sim.sources.link_state import HoldPolicy  # noqa: E402
 
 SDL_INIT_JOYSTICK = 0x200
 SDL_JOYSTICK_TYPE_GAMECONTROLLER = 1
-
-
-def _sdl():
-    """The SDL2 library pygame itself loaded (same handle, same joystick list)."""
-    libs_dir = os.path.join(os.path.dirname(os.path.dirname(pygame.__file__)), "pygame.libs")
-    paths = sorted(glob.glob(os.path.join(libs_dir, "libSDL2-2*.so*")))
-    if not paths:
-        pytest.skip("pygame's bundled SDL2 not found: cannot attach a virtual gamepad here")
-    lib = ctypes.CDLL(paths[0])
-    lib.SDL_JoystickFromInstanceID.restype = ctypes.c_void_p
-    lib.SDL_JoystickSetVirtualAxis.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int16]
-    return lib
 
 
 class VirtualPad:
@@ -66,9 +51,9 @@ class VirtualPad:
 
 
 @pytest.fixture
-def sdl(monkeypatch):
+def sdl(monkeypatch, bundled_sdl2):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # the event pump without a screen
-    lib = _sdl()
+    lib = bundled_sdl2
     lib.SDL_InitSubSystem(SDL_INIT_JOYSTICK)
     yield lib
     while lib.SDL_NumJoysticks() > 0 and lib.SDL_JoystickIsVirtual(0):
