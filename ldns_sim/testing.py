@@ -112,6 +112,19 @@ def make_stream_meta(generator: ChunkGenerator | None = None, *, n_neurons: int 
 _RANDOM_BEHAVIOUR_STD = 0.35
 
 
+def randomise_zero_parameters(module, generator, std: float = 0.2):
+    """Draw every parameter that is exactly zero (adaLN-Zero modulation, zero-initialised
+    biases) from N(0, std^2) with ``generator``, so that every path of an untrained network
+    matters in a test. Returns the module, in eval mode."""
+    import torch
+
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, std, generator=generator)
+    return module.eval()
+
+
 def make_random_bundle(n_neurons: int, like: ModelBundle | None = None, seed: int = 0, *,
                        preset: str = "default") -> ModelBundle:
     """An untrained model bundle with the architecture of ``like`` (or of a training preset).

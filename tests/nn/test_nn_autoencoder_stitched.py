@@ -3,17 +3,15 @@
 import torch
 
 from ldns_sim.nn.autoencoder import AutoEncoder, AutoEncoderConfig, encode_stitched
+from ldns_sim.testing import randomise_zero_parameters
 
 
 def _randomised_autoencoder() -> AutoEncoder:
     g = torch.Generator().manual_seed(3)
     ae = AutoEncoder(AutoEncoderConfig(n_neurons=6, n_latents=3, n_hidden=12, n_blocks=2,
                                        n_state=4), g)
-    with torch.no_grad():  # the blocks start as the identity; make the time mixing matter
-        for p in ae.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.3, generator=g)
-    return ae.eval()
+    # the blocks start as the identity; make the time mixing matter
+    return randomise_zero_parameters(ae, g, std=0.3)
 
 
 def test_each_bin_comes_from_the_window_it_is_most_interior_to():

@@ -4,6 +4,7 @@ import torch
 
 from ldns_sim.nn.autoencoder import AutoEncoder, AutoEncoderConfig
 from ldns_sim.nn.denoiser import Denoiser, DenoiserConfig, DenoiserStepper
+from ldns_sim.testing import randomise_zero_parameters
 
 
 def _randomised_denoiser(causal=True, n_behaviour=2, use_direction=False):
@@ -11,11 +12,7 @@ def _randomised_denoiser(causal=True, n_behaviour=2, use_direction=False):
     model = Denoiser(DenoiserConfig(n_latents=5, n_hidden=32, n_blocks=2, n_state=8,
                                     causal=causal, n_behaviour=n_behaviour,
                                     use_direction=use_direction), g)
-    with torch.no_grad():  # adaLN-Zero starts at identity; make every path non-trivial
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.2, generator=g)
-    return model.eval()
+    return randomise_zero_parameters(model, g)  # adaLN-Zero starts at identity
 
 
 def test_stepper_matches_teacher_forced_and_window_forward():
@@ -112,11 +109,7 @@ def test_guidance_zero_ignores_behaviour_and_needs_a_null_condition_model():
     g = torch.Generator().manual_seed(5)
     model = Denoiser(DenoiserConfig(n_latents=5, n_hidden=32, n_blocks=2, n_state=8, causal=True,
                                     n_behaviour=3, null_condition=True), g)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.2, generator=g)
-    model.eval()
+    randomise_zero_parameters(model, g)
     beh_a = torch.randn(2, 2, 6, generator=g)
     beh_b = torch.randn(2, 2, 6, generator=g)
 

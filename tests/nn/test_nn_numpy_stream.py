@@ -14,17 +14,12 @@ from ldns_sim.nn.denoiser import Denoiser, DenoiserConfig, DenoiserStepper
 from ldns_sim.nn.numpy_stream import NumpyDecoder, NumpyDenoiserStepper, gelu_tanh
 from ldns_sim.pretrained import resolve_model
 from ldns_sim.simulator import SamplerSettings, StreamingGenerator
-from ldns_sim.testing import make_random_bundle
+from ldns_sim.testing import make_random_bundle, randomise_zero_parameters
 
 
 def _nontrivial(module, seed=1):
     """adaLN-Zero and the small output layer start near zero: make every path matter."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.2, generator=g)
-    return module.eval()
+    return randomise_zero_parameters(module, torch.Generator().manual_seed(seed))
 
 
 def _denoiser(**overrides):
