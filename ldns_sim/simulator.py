@@ -19,6 +19,7 @@ from ldns_sim.diffusion.autoregressive import AutoregressiveSampler
 from ldns_sim.diffusion.numpy_autoregressive import NumpyAutoregressiveSampler
 from ldns_sim.diffusion.sampler import sample_loop
 from ldns_sim.diffusion.schedule import NoiseSchedule
+from ldns_sim.errors import ConfigError
 from ldns_sim.nn.numpy_stream import NumpyDecoder
 
 
@@ -59,6 +60,15 @@ def _counts(bundle: ModelBundle, rates: torch.Tensor, use_history: bool,
     return torch.poisson(rates, generator=generator)
 
 
+def check_guidance(bundle: ModelBundle, settings: SamplerSettings) -> None:
+    """A guidance weight other than 1 needs a model trained with behaviour dropout: one line."""
+    guidance = settings.guidance
+    if guidance is not None and guidance != 1.0 and not bundle.denoiser.cfg.null_condition:
+        raise ConfigError(f"--guidance {guidance:g}: model {bundle.meta.name!r} was trained "
+                          f"without behaviour dropout, so it cannot be guided; leave "
+                          f"--guidance out (or give 1)")
+
+
 @torch.no_grad()
 def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
                   behaviour: np.ndarray | None = None, direction_rad: np.ndarray | None = None,
@@ -79,6 +89,7 @@ def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
         raise ValueError("this model is conditioned on velocity: give behaviour to sample on")
     if meta.condition == "direction" and direction_rad is None:
         raise ValueError("this model is conditioned on direction: give directions to sample on")
+    check_guidance(bundle, settings)
     generator = torch.Generator().manual_seed(seed)
     schedule = NoiseSchedule()
     out = {"counts": [], "rates": [], "latents": []}
@@ -142,6 +153,7 @@ class StreamingGenerator(ChunkGenerator):
                  seed: int = 0, bins_per_chunk: int = 1, direction_rad: float | None = None,
                  backend: str = "numpy"):
         meta = bundle.meta
+        check_guidance(bundle, settings)
         self.bundle = bundle
         self.settings = settings
         self.bin_s = meta.bin_s

@@ -58,6 +58,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     assert result.returncode == 2 and "nope" in result.stderr.strip().splitlines()[-1]
 
 
+def test_guidance_on_a_model_without_behaviour_dropout_is_one_line_exit_2(model_dir, tmp_path):
+    for args in (("stream", "--model", str(model_dir), "--duration", "1"),
+                 ("sample", str(model_dir), "--out", str(tmp_path / "s.npz"), "--trials", "2")):
+        result = run_cli(*args, "--guidance", "2")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "--guidance 2" in lines[-1], result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_joystick_without_gamepad_names_alternatives(model_dir):
     result = run_cli("stream", "--model", str(model_dir), "--condition", "joystick",
                      "--duration", "1", "--no-zmq", "--no-lsl")
