@@ -20,7 +20,7 @@ from ldns_sim.diffusion.numpy_autoregressive import NumpyAutoregressiveSampler
 from ldns_sim.diffusion.sampler import sample_loop
 from ldns_sim.diffusion.schedule import NoiseSchedule
 from ldns_sim.errors import ConfigError
-from ldns_sim.nn.numpy_stream import NumpyDecoder
+from ldns_sim.nn.numpy_stream import NumpyDecoder, NumpySpikeHistory
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,7 @@ class StreamingGenerator(ChunkGenerator):
             self._np_inv_scale = self._inv_scale.numpy().astype(np.float32)
             self._np_std = bundle.latent_std.numpy().astype(np.float32)
             self._np_mean = bundle.latent_mean.numpy().astype(np.float32)
+            self._np_history = None if self._history is None else NumpySpikeHistory(self._history)
 
     @torch.inference_mode()
     def _one_bin_numpy(self, condition_row: np.ndarray):
@@ -190,12 +191,12 @@ class StreamingGenerator(ChunkGenerator):
             beh = np.asarray(condition_row, dtype=np.float32).reshape(1, -1) * self._np_inv_scale
         z = self._np_sampler.next_bin(beh, self._generator)  # (1, Z) normalised
         z = z[0] * self._np_std + self._np_mean  # (Z,)
-        rates = torch.from_numpy(self._np_decoder(z)).unsqueeze(0)  # (1, N)
-        if self._history is not None:
-            counts, self._buffer = self._history.sample_step(self._buffer, rates, self._generator)
+        rates = self._np_decoder(z)  # (N,) counts per bin
+        if self._np_history is not None:
+            counts = self._np_history.step(rates, self._generator)
         else:
-            counts = torch.poisson(rates, generator=self._generator)
-        return counts[0], rates[0], torch.from_numpy(z)
+            counts = torch.poisson(torch.from_numpy(rates), generator=self._generator).numpy()
+        return counts, rates, z
 
     @torch.inference_mode()
     def _one_bin(self, condition_row: np.ndarray):
@@ -212,13 +213,13 @@ class StreamingGenerator(ChunkGenerator):
             counts, self._buffer = self._history.sample_step(self._buffer, rates, self._generator)
         else:
             counts = torch.poisson(rates, generator=self._generator)
-        return counts[0], rates[0], z[0]
+        return counts[0].numpy(), rates[0].numpy(), z[0].numpy()
 
     def next_chunk(self, condition: np.ndarray) -> Chunk:
         rows = [self._one_bin(condition[i]) for i in range(self.bins_per_chunk)]
-        counts = torch.stack([r[0] for r in rows]).numpy().astype(np.int16)  # (n_bins, N)
-        rates = torch.stack([r[1] for r in rows]).numpy().astype(np.float32) / self.bin_s
-        latents = torch.stack([r[2] for r in rows]).numpy().astype(np.float32)
+        counts = np.stack([r[0] for r in rows]).astype(np.int16)  # (n_bins, N)
+        rates = np.stack([r[1] for r in rows]).astype(np.float32) / np.float32(self.bin_s)
+        latents = np.stack([r[2] for r in rows]).astype(np.float32)
         chunk = Chunk(seq=self._seq, first_bin=self._bins_done, counts=counts, rates_hz=rates,
                       latents=latents,
                       condition=np.asarray(condition, dtype=np.float32).reshape(

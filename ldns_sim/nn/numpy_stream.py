@@ -27,6 +27,7 @@ from scipy.special import erf
 
 from ldns_sim.nn.autoencoder import AutoEncoder
 from ldns_sim.nn.denoiser import DenoiserStepper
+from ldns_sim.nn.spike_history import _LOG_EPS, SpikeHistoryModel
 
 _F32 = np.float32
 #: GELU, tanh form (``blocks.gelu``): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -197,3 +198,50 @@ class NumpyDecoder:
         h += self.b_out
         # softplus as torch (threshold 20): log1p(exp(x)), x itself above 20
         return np.where(h > 20, h, np.log1p(np.exp(np.minimum(h, 20))))
+
+
+class NumpySpikeHistory:
+    """``SpikeHistoryModel.sample_step`` for one stream, in numpy, with the same random draws.
+
+    The intensity and the count law are computed in numpy; the draw itself is the torch
+    model's: one ``torch.rand`` of shape (1, N, 1) per bin (inverse CDF) for a model with a
+    count dispersion, ``torch.poisson`` for a Poisson model, on the caller's generator. The
+    history buffer (N, H), newest first, lives here.
+    """
+
+    def __init__(self, model: SpikeHistoryModel):
+        cfg = model.cfg
+        self.max_count = cfg.max_count
+        self.dispersion = cfg.dispersion
+        self.weights = _np(model.weights)  # (N, H), lag 1 first
+        self.gain = _np(model.log_rate_gain)  # (N,)
+        self.bias = _np(model.bias)  # (N,)
+        nu = _np(model.dispersion())[:, None]  # (N, 1)
+        support = np.arange(cfg.max_count + 1, dtype=_F32)  # (K,)
+        log_factorial = _np(torch.lgamma(torch.from_numpy(support) + 1))
+        self.nu_support = nu * support  # (N, K)
+        self.nu_log_factorial = nu * log_factorial  # (N, K)
+        self.buffer = np.zeros((cfg.n_neurons, cfg.n_history), dtype=_F32)
+
+    def step(self, rates: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        """rates (N,) counts per bin -> counts (N,) float32; the buffer moves on one bin."""
+        drive = (self.buffer * self.weights).sum(-1)
+        drive += self.gain * np.log(rates + _F32(_LOG_EPS))
+        drive += self.bias
+        # softplus as torch (threshold 20)
+        mu = np.where(drive > 20, drive, np.log1p(np.exp(np.minimum(drive, 20))))
+        if not self.dispersion:
+            draw = torch.poisson(torch.from_numpy(mu[None]), generator=generator)
+            counts = draw.clamp_(max=self.max_count).numpy()[0]
+        else:
+            energy = np.log(mu + _F32(_LOG_EPS))[:, None] * self.nu_support
+            energy -= self.nu_log_factorial
+            energy -= energy.max(axis=-1, keepdims=True)
+            np.exp(energy, out=energy)
+            cdf = np.cumsum(energy, axis=-1)
+            cdf /= cdf[:, -1:]
+            uniform = torch.rand((1, len(mu), 1), generator=generator).numpy()[0]  # (N, 1)
+            counts = (cdf[:, :-1] < uniform).sum(-1).astype(_F32)
+        self.buffer[:, 1:] = self.buffer[:, :-1]
+        self.buffer[:, 0] = counts
+        return counts
