@@ -73,6 +73,7 @@ def engine_options(profile: StreamProfile) -> dict:
     """``Engine`` keyword arguments from a profile's ``[engine]`` table."""
     e = profile.engine
     return {"rt_priority": e.rt_priority or None, "freeze_gc": e.freeze_gc,
+            "gil_switch_s": None if e.gil_switch_ms is None else e.gil_switch_ms / 1e3,
             "lookahead_s": None if e.lookahead_ms is None else e.lookahead_ms / 1e3}
 
 

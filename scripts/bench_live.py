@@ -12,7 +12,8 @@ CPU time per wall second (spinning costs CPU), and the load average before and a
 A variant is ``BACKEND[:key=value,...]`` with keys ``spin`` (LslClock busy-wait before each
 deadline, ms), ``lookahead`` (fixed look-ahead, ms; default adaptive), ``prio`` (the engine's
 ``rt_priority``: SCHED_FIFO at this priority, 0 = off; needs CAP_SYS_NICE or an rtprio
-limit), ``gc`` (1: the engine freezes the GC while streaming, 0: it does not).
+limit), ``gc`` (1: the engine freezes the GC while streaming, 0: it does not), ``gil``
+(the engine's GIL switch interval while streaming, ms; 0 = Python's default).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ldns_sim.simulator import SamplerSettings, StreamingGenerator
 
 def parse_variant(text: str) -> dict:
     backend, _, rest = text.partition(":")
-    opts = {"backend": backend, "spin": 1.0, "lookahead": None, "prio": 0.0, "gc": 1.0}
+    opts = {"backend": backend, "spin": 1.0, "lookahead": None, "prio": 0.0, "gc": 1.0,
+            "gil": 0.0}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         if key not in opts:
@@ -56,7 +58,8 @@ def run_variant(bundle, variant: dict, duration_s: float, steps: int, seed: int)
     lookahead = None if variant["lookahead"] is None else variant["lookahead"] / 1e3
     engine = Engine(generator, source, [sink], clock, lookahead_s=lookahead,
                     duration_s=duration_s, warmup_chunks=3, freeze_gc=bool(variant["gc"]),
-                    rt_priority=int(variant["prio"]) or None)
+                    rt_priority=int(variant["prio"]) or None,
+                    gil_switch_s=variant["gil"] / 1e3 or None)
     cpu0, wall0 = time.process_time(), time.monotonic()
     stats = engine.run()
     cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0

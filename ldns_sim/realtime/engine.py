@@ -40,6 +40,11 @@ object alive at the start out of the garbage collector's reach (``gc.freeze``), 
 collection during the stream walks only the stream's own objects, not torch's and the
 model's hundreds of thousands (~100 ms here).
 
+``gil_switch_s`` shortens the interval after which a thread waiting for the GIL asks the
+holder to let go (``sys.setswitchinterval``; Python's default is 5 ms): a helper thread of the
+process running Python code (a sink's writer, a condition reader) otherwise delays the engine's
+wake-up by up to 5 ms, as much as the whole look-ahead.
+
 Late chunks. A chunk whose generation ends after ``t_end`` is emitted at once, counted and
 still stamped at its target times (the stream stays regular and gap-free for LSL consumers;
 its timestamps tell the truth about which bin is which). The engine never skips bins to catch
@@ -59,6 +64,7 @@ import itertools
 import logging
 import math
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -92,6 +98,10 @@ OFFSET_INTERVAL_S = 10.0
 #: Engines streaming with the GC frozen (the freeze is process-wide: the last one lifts it).
 _GC_FREEZERS = 0
 _GC_LOCK = threading.Lock()
+#: Engines streaming with a shortened GIL switch interval, and the interval found before the
+#: first of them (process-wide as well: the last one restores it).
+_SWITCH_USERS = 0
+_SWITCH_BEFORE_S: float | None = None
 
 
 class Engine:
@@ -130,6 +140,9 @@ class Engine:
         Run the loop's thread ``SCHED_FIFO`` at this priority (1-99), restored when the loop
         ends; ``None``: normal priority. Refused (no permission, not Linux): a warning, and
         the stream runs at normal priority.
+    gil_switch_s
+        While streaming, the GIL switch interval (``sys.setswitchinterval``) if shorter than
+        the process's, restored when the last such engine ends; ``None``: left alone.
 
     Notes
     -----
@@ -145,7 +158,7 @@ class Engine:
                  duration_s: float | None = None, max_chunks: int | None = None, *,
                  meta: StreamMeta | None = None, warmup_chunks: int = 0,
                  stats_capacity: int = 2**20, freeze_gc: bool = True,
-                 rt_priority: int | None = None) -> None:
+                 rt_priority: int | None = None, gil_switch_s: float | None = None) -> None:
         self.generator, self.source, self.clock, self.meta = generator, source, clock, meta
         self.bin_s = float(generator.bin_s)
         self.bins_per_chunk = int(generator.bins_per_chunk)
@@ -159,6 +172,10 @@ class Engine:
         self._old_policy = None
         self.freeze_gc = bool(freeze_gc)
         self._gc_frozen = False
+        if gil_switch_s is not None and not 0 < gil_switch_s <= 0.1:
+            raise ConfigError(f"gil_switch_s must be in (0, 0.1] s, got {gil_switch_s}")
+        self.gil_switch_s = gil_switch_s
+        self._switch_set = False
         self.fixed_lookahead_s = lookahead_s
         self.warmup_chunks = int(warmup_chunks)
         self.n_chunks_limit = _chunk_limit(duration_s, max_chunks, self.chunk_s)
@@ -283,6 +300,7 @@ class Engine:
                 sink.open(self.meta)
             self._warm_up()
             self._freeze_gc()
+            self._shorten_gil_switch()
             self.source.start()
             self.t0_s = self.clock.now()
             self._mono_offset_s = self._measure_monotonic_offset()
@@ -318,6 +336,27 @@ class Engine:
                     gc.freeze()
                 _GC_FREEZERS += 1
             self._gc_frozen = True
+
+    def _shorten_gil_switch(self) -> None:
+        if self.gil_switch_s is None or self._switch_set:
+            return
+        global _SWITCH_USERS, _SWITCH_BEFORE_S
+        with _GC_LOCK:
+            if _SWITCH_USERS == 0:
+                _SWITCH_BEFORE_S = sys.getswitchinterval()
+            _SWITCH_USERS += 1
+            sys.setswitchinterval(min(self.gil_switch_s, sys.getswitchinterval()))
+        self._switch_set = True
+
+    def _restore_gil_switch(self) -> None:
+        if not self._switch_set:
+            return
+        global _SWITCH_USERS
+        with _GC_LOCK:
+            _SWITCH_USERS -= 1
+            if _SWITCH_USERS == 0 and _SWITCH_BEFORE_S is not None:
+                sys.setswitchinterval(_SWITCH_BEFORE_S)
+        self._switch_set = False
 
     def _unfreeze_gc(self) -> None:
         if self._gc_frozen:
@@ -383,6 +422,7 @@ class Engine:
                 _call_logged(sink.close, f"sink {sink.name!r} close")
             self._sinks.clear()
             self._unfreeze_gc()
+            self._restore_gil_switch()
             self._state = "failed" if self._error is not None or not started else "stopped"
             self._done.set()
 

@@ -78,6 +78,9 @@ class EngineProfile(_Section):
     freeze_gc: bool = True
     """Freeze the objects alive at the start out of Python's garbage collector while streaming
     (a full collection over them takes ~100 ms)."""
+    gil_switch_ms: float | None = Field(0.5, gt=0, le=100)
+    """GIL switch interval while streaming (Python's default: 5 ms, which a helper thread
+    running Python code can add to the engine's wake-up); unset: left at the default."""
 
 
 class StreamProfile(_Section):

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -393,6 +394,29 @@ def test_gc_frozen_while_streaming_and_lifted_after():
     sink = ProbeSink()
     Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, freeze_gc=False).run()
     assert sink.frozen == [before] * 3
+
+
+class SwitchProbeSink(Sink):
+    """Records, from inside the loop, the process's GIL switch interval."""
+
+    def __init__(self):
+        self.intervals = []
+
+    def write_chunk(self, chunk):
+        self.intervals.append(sys.getswitchinterval())
+
+
+def test_gil_switch_interval_shortened_while_streaming_and_restored_after():
+    before = sys.getswitchinterval()
+    sink = SwitchProbeSink()
+    Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, gil_switch_s=2e-4).run()
+    assert sink.intervals == [pytest.approx(2e-4)] * 3
+    assert sys.getswitchinterval() == before
+    sink = SwitchProbeSink()
+    Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=2).run()
+    assert sink.intervals == [before] * 2  # None: left alone
+    with pytest.raises(ConfigError, match="gil_switch_s"):
+        Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=2, gil_switch_s=0.0)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux scheduling API")
