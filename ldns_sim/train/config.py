@@ -35,6 +35,10 @@ class AutoEncoderTrain:
     """Reference 0.2 (monkey, 5 ms bins); 50 ms bins change faster relative to a bin."""
     grad_clip: float = 2.0
     warmup_frac: float = 0.05
+    behaviour_beta: float = 0.0
+    """Velocity models: weight of a behaviour read-out loss, the mean squared error of a linear
+    map from the rates to the normalised behaviour, trained with the autoencoder and then
+    discarded (not in the reference, whose autoencoder sees no behaviour)."""
 
 
 @dataclass(frozen=True)

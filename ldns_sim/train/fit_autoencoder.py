@@ -40,17 +40,39 @@ def poisson_loss(model: AutoEncoder, counts: torch.Tensor, batch: int = 256) -> 
     return total / counts.numel()
 
 
+class _RateReadout(torch.nn.Module):
+    """AE plus a linear read-out of behaviour from its rates, trained together (the read-out
+    is discarded after training: the bundle holds the autoencoder only)."""
+
+    def __init__(self, ae: AutoEncoder, n_behaviour: int):
+        super().__init__()
+        self.ae = ae
+        self.readout = torch.nn.Conv1d(ae.cfg.n_neurons, n_behaviour, 1)
+
+    def forward(self, counts):
+        rates, latents = self.ae(counts)
+        return rates, latents, self.readout(rates)  # (B, n_behaviour, L)
+
+
 def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_counts: torch.Tensor,
                     generator: torch.Generator, dist: DistInfo = SINGLE_PROCESS,
                     resume_path: Path | None = None, show_progress: bool = True,
-                    run_tag: str = ""):
-    """Train on windows (W, N, L); return (model with the best-validation weights, report)."""
+                    run_tag: str = "", train_behaviour: torch.Tensor | None = None):
+    """Train on windows (W, N, L); return (model with the best-validation weights, report).
+
+    ``train_behaviour`` (W, n_behaviour, L), normalised, is used when ``cfg.behaviour_beta``
+    is > 0: the rates must then also give the behaviour through a linear read-out.
+    """
     n_neurons = train_counts.shape[1]
     model = build_seeded(lambda: AutoEncoder(AutoEncoderConfig(
         n_neurons=n_neurons, n_latents=cfg.n_latents, n_hidden=cfg.n_hidden,
         n_blocks=cfg.n_blocks, n_state=cfg.n_state, causal=cfg.causal_encoder,
     ), generator=generator), generator)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    readout = None
+    if cfg.behaviour_beta > 0 and train_behaviour is not None:
+        readout = build_seeded(lambda: _RateReadout(model, train_behaviour.shape[1]), generator)
+    trained = model if readout is None else readout
+    opt = torch.optim.AdamW(trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_counts) // cfg.batch_size)
     n_total = cfg.epochs * steps_per_epoch
     sched = cosine_with_warmup(opt, int(cfg.warmup_frac * n_total), n_total)
@@ -58,7 +80,7 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
     seed = generator.initial_seed()
     state = load_resume_state(resume_path, "autoencoder", run_tag) if resume_path else None
     if state is not None:
-        model.load_state_dict(state["model"])
+        trained.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch = state["epoch"] + 1
@@ -67,7 +89,7 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
         best = (float(extra["best_val"]), int(extra["best_epoch"]), best_weights)
         # not bit-identical to an uninterrupted run: the shuffling stream restarts here
         generator.manual_seed(int(extra["seed"]) + start_epoch)
-    net = wrap_ddp(model, dist)
+    net = wrap_ddp(trained, dist)
     history = []
     bar = tqdm(range(start_epoch, cfg.epochs), desc="autoencoder", unit="epoch",
                disable=not (show_progress and dist.is_main))
@@ -76,9 +98,11 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
         for idx in minibatches(len(train_counts), cfg.batch_size, generator, dist):
             counts = train_counts[idx]  # (B, N, L)
             masked, loss_mask = coordinated_dropout(counts, cfg.cd_prob, generator)
-            rates, latents = net(masked)
+            rates, latents, *read = net(masked)
             loss = masked_poisson_nll(rates, counts, loss_mask) + latent_penalty(
                 latents, counts.numel(), cfg.l2_beta, cfg.smooth_beta)
+            if read:
+                loss = loss + cfg.behaviour_beta * F.mse_loss(read[0], train_behaviour[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -94,7 +118,7 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
             extra = {f"best.{k}": v for k, v in best[2].items()}
             extra |= {"seed": torch.tensor(seed), "best_val": torch.tensor(best[0]),
                       "best_epoch": torch.tensor(best[1])}
-            save_resume_state(resume_path, "autoencoder", epoch, model, opt, sched, extra,
+            save_resume_state(resume_path, "autoencoder", epoch, trained, opt, sched, extra,
                               run_tag)
     if best[2] is not None:
         model.load_state_dict(best[2])

@@ -75,6 +75,14 @@ def _latent_windows(trial_latents: list[np.ndarray], n_bins: int, stride: int) -
                            ).transpose(1, 2)
 
 
+def stage_generator(seed: int, stage: int) -> torch.Generator:
+    """Each training stage draws from its own stream, derived from the run's seed and the
+    stage's number: a stage resumed from its finished checkpoint leaves the next stage's
+    random numbers as they are in an uninterrupted run."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, stage])
+                                             .generate_state(1, np.uint64)[0] >> 1))
+
+
 def _check_condition(cfg: TrainConfig, data: SpikeData) -> None:
     if cfg.condition not in ("velocity", "direction", "none"):
         raise DataError(f"--condition {cfg.condition!r}: expected velocity, direction or none")
@@ -105,7 +113,6 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     ckpt = out / "checkpoints"
     t_start = time.perf_counter()
     train, val = data.select("train"), data.select("val")
-    generator = torch.Generator().manual_seed(cfg.seed)
     fingerprint = data_fingerprint(data)
 
     def stage_tag(*parts) -> str:
@@ -118,8 +125,14 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
-    ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, generator, dist,
-                                 ckpt / "autoencoder.pt", show_progress, ae_tag)
+    ae_readout_target = None
+    if cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0:
+        flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
+        std = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
+        ae_readout_target = (ae_beh / std).transpose(1, 2)  # (W, B, L)
+    ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, stage_generator(cfg.seed, 0), dist,
+                                 ckpt / "autoencoder.pt", show_progress, ae_tag,
+                                 ae_readout_target)
     t_ae = time.perf_counter() - t_start
 
     dcfg = cfg.diffusion
@@ -161,13 +174,15 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                               context_noise_t=dcfg.context_noise_t if causal else 0)
 
     denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
-                                 val_set, generator, dist, ckpt / "causal_denoiser.pt",
+                                 val_set, stage_generator(cfg.seed, 1), dist,
+                                 ckpt / "causal_denoiser.pt",
                                  show_progress, diffusion_tag)
     report |= rep
     window = None
     if dcfg.train_window_denoiser:
         window, rep = fit_denoiser(dcfg, denoiser_cfg(False), norm(z_train), train_b, train_d,
-                                   val_set, generator, dist, ckpt / "window_denoiser.pt",
+                                   val_set, stage_generator(cfg.seed, 2), dist,
+                                   ckpt / "window_denoiser.pt",
                                    show_progress, diffusion_tag)
         report |= rep
     t_diffusion = time.perf_counter() - t_start - t_ae

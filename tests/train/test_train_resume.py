@@ -1,0 +1,59 @@
+"""Training resumes from its checkpoints, and a resumed stage leaves the later stages as an
+uninterrupted run makes them (each stage draws from its own seeded stream)."""
+
+import shutil
+
+import pytest
+import torch
+
+from ldns_sim.bundle import load_bundle
+from ldns_sim.data.tuning import make_tuning_data
+from ldns_sim.train.config import preset
+from ldns_sim.train.pipeline import stage_generator, train_model, with_overrides
+
+
+def _cfg():
+    return with_overrides(preset("tiny"), ae={"epochs": 4, "window_bins": 16},
+                          diffusion={"epochs": 3, "window_bins": 16},
+                          history={"iterations": 5})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_tuning_data(n_trials=40, n_neurons=12, n_bins=32, seed=1)
+
+
+def _weights(bundle):
+    return {**{f"ae.{k}": v for k, v in bundle.ae.state_dict().items()},
+            **{f"den.{k}": v for k, v in bundle.denoiser.state_dict().items()}}
+
+
+def test_resumed_from_the_autoencoder_checkpoint_equals_an_uninterrupted_run(data, tmp_path):
+    torch.set_num_threads(1)
+    whole = train_model(data, tmp_path / "whole", _cfg(), show_progress=False)
+    resumed_dir = tmp_path / "resumed"
+    (resumed_dir / "checkpoints").mkdir(parents=True)
+    shutil.copy(tmp_path / "whole" / "checkpoints" / "autoencoder.pt",
+                resumed_dir / "checkpoints" / "autoencoder.pt")
+    train_model(data, resumed_dir, _cfg(), show_progress=False)
+    resumed = load_bundle(resumed_dir)
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(data, tmp_path):
+    torch.set_num_threads(1)
+    train_model(data, tmp_path / "a", _cfg(), show_progress=False)
+    other = with_overrides(_cfg(), ae={"epochs": 5})
+    shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints")
+    bundle = train_model(data, tmp_path / "b", other, show_progress=False)
+    assert bundle.meta.train_config["ae"]["epochs"] == 5
+    assert not torch.equal(bundle.ae.encoder_in.weight,
+                           load_bundle(tmp_path / "a").ae.encoder_in.weight)
+
+
+def test_stage_generators_differ_by_stage_and_seed():
+    draws = {(s, k): torch.rand(3, generator=stage_generator(s, k)) for s in (0, 1) for k in (0, 1)}
+    assert len({tuple(v.tolist()) for v in draws.values()}) == 4
+    assert torch.equal(torch.rand(3, generator=stage_generator(0, 1)), draws[(0, 1)])
