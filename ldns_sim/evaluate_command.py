@@ -89,13 +89,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with clock("baselines"):
         sets = {**cands, **make_baselines(train, real, np.random.default_rng(seeds[1]))}
     with clock("metrics"):
-        result = evaluate_sets(real, sets, np.random.default_rng(seeds[0]), args.n_boot)
+        held_out = args.split != "train"
+        result = evaluate_sets(real, sets, np.random.default_rng(seeds[0]), args.n_boot,
+                               decoder_data=train if held_out else None)
     settings = {**result.settings, "candidate": args.candidate, "data": args.data,
                 "split": args.split, **notes,
                 "baselines": f"fitted on the train split ({train.n_trials} trials), generated "
                              f"on the {args.split} trials' conditions", "seed": args.seed}
     result = replace(result, settings={**settings, "timing_s": timing_s})
     print_table(result.format_table())
+    if held_out and result.settings["decode_r2_real"] is not None:
+        print_table(f"decode_r2: ridge decoder fitted on the {train.n_trials} train trials; "
+                    f"on the real {args.split} trials it gives R^2 "
+                    f"{result.settings['decode_r2_real']:.3f}")
     if args.report:
         with clock("report"):
             write_report(result, real, sets, args.report,

@@ -48,8 +48,8 @@ class EvalConfig:
     psth_n_bins: int | None = None
     psth_smooth_s: float = 0.02
     decoder_alpha: float = 1.0
-    decoder_n_history: int = 0
-    decoder_smooth_s: float = 0.02
+    decoder_n_history: int = 2
+    decoder_smooth_s: float = 0.05
     max_count: int | None = None
 
 

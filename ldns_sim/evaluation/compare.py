@@ -21,7 +21,7 @@ from ldns_sim.core import SpikeData
 from ldns_sim.errors import DataError
 from ldns_sim.evaluation._set_stats import EvalConfig, SetStats, Summary
 from ldns_sim.evaluation._trials import resample_weights
-from ldns_sim.evaluation.decoding import fit_ridge
+from ldns_sim.evaluation.decoding import RidgeDecoder, fit_ridge, r2_score
 from ldns_sim.evaluation.ldns_errors import (
     correlation_pearson_r,
     correlation_rmse,
@@ -94,19 +94,24 @@ def errors(model: Summary, data: Summary) -> dict[str, float]:
     return out
 
 
+def fit_decoder(data: SpikeData, config: EvalConfig) -> RidgeDecoder:
+    """The behaviour decoder of ``config``, fitted on ``data``'s counts and behaviour."""
+    return fit_ridge(data.counts, data.behaviour, config.decoder_alpha, config.decoder_n_history,
+                     config.decoder_smooth_s / data.bin_s)
+
+
 class _Pairing:
     """Everything fixed for one data set: the conditions, PSTH length, decoder and support."""
 
-    def __init__(self, data: SpikeData, config: EvalConfig, max_count: int, psth_n_bins: int):
+    def __init__(self, data: SpikeData, config: EvalConfig, max_count: int, psth_n_bins: int,
+                 decoder: RidgeDecoder | None = None):
         self.config = config
         self.max_count = max_count
         self.psth_n_bins = psth_n_bins
         ids, self.angles = condition_ids(data.direction_rad, data.n_trials)
-        self.decoder = None
-        if data.behaviour is not None:
-            self.decoder = fit_ridge(data.counts, data.behaviour, config.decoder_alpha,
-                                     config.decoder_n_history,
-                                     config.decoder_smooth_s / data.bin_s)
+        self.decoder = decoder
+        if decoder is None and data.behaviour is not None:
+            self.decoder = fit_decoder(data, config)
         self.data_stats = self._stats(data, ids, decoder=None)
 
     def _stats(self, s: SpikeData, ids: np.ndarray, decoder) -> SetStats:
@@ -173,7 +178,8 @@ def _data_summaries(pairing: _Pairing, rng: np.random.Generator, n_boot: int
 
 
 def evaluate_sets(real: SpikeData, candidates: dict[str, SpikeData], rng: np.random.Generator,
-                  n_boot: int = 20, config: EvalConfig | None = None) -> EvaluationResult:
+                  n_boot: int = 20, config: EvalConfig | None = None,
+                  decoder_data: SpikeData | None = None) -> EvaluationResult:
     """Score each candidate set against ``real``, with the real-vs-real floor and intervals.
 
     Parameters
@@ -189,15 +195,22 @@ def evaluate_sets(real: SpikeData, candidates: dict[str, SpikeData], rng: np.ran
         Bootstrap resamples per interval (0 = point estimates only).
     config
         Metric options; defaults of :class:`EvalConfig`.
+    decoder_data
+        Recorded trials to fit the behaviour decoder on (e.g. the train split, when ``real``
+        is the held-out test split); its R² on ``real`` is then reported in
+        ``settings["decode_r2_real"]``, and the floor's half uses the same decoder. ``None``:
+        fitted on ``real`` itself (and on one half for the floor).
     """
     # Many mid-sized matrix products follow; multi-threaded OpenBLAS spinning between them
     # ran 10x slower on a shared 2-core machine than one thread, so use one.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _evaluate_sets(real, candidates, rng, n_boot, config or EvalConfig())
+        return _evaluate_sets(real, candidates, rng, n_boot, config or EvalConfig(),
+                              decoder_data)
 
 
 def _evaluate_sets(real: SpikeData, candidates: dict[str, SpikeData], rng: np.random.Generator,
-                   n_boot: int, config: EvalConfig) -> EvaluationResult:
+                   n_boot: int, config: EvalConfig,
+                   decoder_data: SpikeData | None = None) -> EvaluationResult:
     if real.n_trials < 4:
         raise DataError(f"{real.source}: {real.n_trials} trials; the floor needs at least 4")
     for name, cand in candidates.items():
@@ -208,15 +221,23 @@ def _evaluate_sets(real: SpikeData, candidates: dict[str, SpikeData], rng: np.ra
     max_count = config.max_count or int(max(max(c.sum(axis=1).max() for c in s.counts)
                                             for s in sets))
     psth_n_bins = config.psth_n_bins or shortest
-    pairing = _Pairing(real, config, max_count, psth_n_bins)
+    decoder, decode_r2_real = None, None  # None: not computed (JSON null)
+    if decoder_data is not None and decoder_data.behaviour is not None \
+            and real.behaviour is not None:
+        decoder = fit_decoder(decoder_data, config)
+        decode_r2_real = r2_score(real.behaviour, decoder.predict(real.counts))
+    pairing = _Pairing(real, config, max_count, psth_n_bins, decoder)
     data_point, data_boots, seeds = _data_summaries(pairing, rng, n_boot)
     results = {}
     for name, cand in candidates.items():
         log.info("evaluating %s (%d trials) against %d real trials", name, cand.n_trials,
                  real.n_trials)
         results[name] = _bootstrap(pairing.model_stats(cand), data_point, data_boots, seeds)
-    floor = _floor(real, config, max_count, psth_n_bins, rng, n_boot)
+    floor = _floor(real, config, max_count, psth_n_bins, rng, n_boot, decoder)
     settings = {"n_trials_real": real.n_trials, "n_neurons": real.n_neurons,
+                "decoder_fitted_on": "the compared trials" if decoder is None
+                else f"{decoder_data.n_trials} other trials ({decoder_data.source})",
+                "decode_r2_real": decode_r2_real,
                 "bin_s": real.bin_s, "max_count": max_count, "psth_n_bins": psth_n_bins,
                 "n_trials": {k: v.n_trials for k, v in candidates.items()},
                 "config": asdict(config)}
@@ -233,10 +254,11 @@ def _usable(config: EvalConfig, shortest: int) -> EvalConfig:
 
 
 def _floor(real: SpikeData, config: EvalConfig, max_count: int, psth_n_bins: int,
-           rng: np.random.Generator, n_boot: int) -> dict[str, Estimate]:
+           rng: np.random.Generator, n_boot: int,
+           decoder: RidgeDecoder | None = None) -> dict[str, Estimate]:
     order = rng.permutation(real.n_trials)
     half_a, half_b = real.take(order[: real.n_trials // 2]), real.take(order[real.n_trials // 2:])
-    pairing = _Pairing(half_a, config, max_count, psth_n_bins)
+    pairing = _Pairing(half_a, config, max_count, psth_n_bins, decoder)
     data_point, data_boots, seeds = _data_summaries(pairing, rng, n_boot)
     return _bootstrap(pairing.model_stats(half_b), data_point, data_boots, seeds)
 

@@ -89,3 +89,25 @@ def test_unlabelled_variable_length_sets(reach_data):
     assert result["decode_r2"]["value"] is None  # no behaviour: not computed
     assert result["psth_r2"]["value"] is not None  # one condition: all trials, 20 bins
     assert result["corr_rmse"]["value"] > 0
+
+
+def test_decoder_fitted_on_other_trials_is_scored_out_of_sample(reach_data):
+    """With ``decoder_data`` the behaviour decoder never sees the compared trials: the real
+    set's R² is held out (below the in-sample fit) and reported beside the candidates'."""
+    from ldns_sim.evaluation.compare import fit_decoder
+    from ldns_sim.evaluation.decoding import r2_score
+    from tests.evaluation.conftest import make_reach_data
+
+    train = make_reach_data(seed=11)
+    cand = {"psth": psth_poisson(train, reach_data, np.random.default_rng(7))}
+    held = evaluate_sets(reach_data, cand, np.random.default_rng(8), n_boot=0, config=CONFIG,
+                         decoder_data=train)
+    in_sample = evaluate_sets(reach_data, cand, np.random.default_rng(8), n_boot=0,
+                              config=CONFIG)
+    r2_real = held.settings["decode_r2_real"]
+    own = fit_decoder(reach_data, CONFIG)
+    assert 0.2 < r2_real < r2_score(reach_data.behaviour, own.predict(reach_data.counts))
+    assert in_sample.settings["decode_r2_real"] is None
+    assert held.settings["decoder_fitted_on"].startswith("48 other trials")
+    assert (held.candidates["psth"]["decode_r2"].value
+            != in_sample.candidates["psth"]["decode_r2"].value)
