@@ -63,12 +63,16 @@ def main() -> None:
             candidates[key] = s
             timing[key] = elapsed / len(sets) / n_bins * 1e3  # ms per generated bin (batched)
     candidates |= make_baselines(train, test, rng)
-    result = evaluate_sets(test, candidates, np.random.default_rng(1), n_boot=args.n_boot)
+    result = evaluate_sets(test, candidates, np.random.default_rng(1), n_boot=args.n_boot,
+                           decoder_data=train)
     report = {"model": args.model, "n_test_trials": test.n_trials, "n_train_trials":
               train.n_trials, "ms_per_bin_batched": timing,
+              "decode_r2_real": result.settings["decode_r2_real"],
               "candidates": {k: _row(v) for k, v in result.candidates.items()},
               "floor": _row(result.floor)}
     print(result.format_table())
+    print(f"decoder fitted on the train trials; R^2 on the real test trials (cut): "
+          f"{result.settings['decode_r2_real']:.3f}")
     text = json.dumps(report, indent=2, default=float)
     if args.json:
         with open(args.json, "w") as f:
