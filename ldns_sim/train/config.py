@@ -36,7 +36,8 @@ class AutoEncoderTrain:
     grad_clip: float = 2.0
     warmup_frac: float = 0.05
     behaviour_beta: float = 0.01
-    """Velocity models: weight of a behaviour read-out loss, the mean squared error of a linear
+    """Data with behaviour (any condition): weight of a behaviour read-out loss, the mean
+    squared error of a linear
     map from the rates to the normalised behaviour, trained with the autoencoder and then
     discarded (not in the reference, whose autoencoder sees no behaviour). Without it the rates
     lose velocity tuning that the spikes have: on M1 (val split), a ridge decoder fitted on real
