@@ -126,7 +126,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
     ae_readout_target = None
-    if train.behaviour is not None and cfg.ae.behaviour_beta > 0:  # any condition
+    if cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0:
         flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
         std = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
         ae_readout_target = (ae_beh / std).transpose(1, 2)  # (W, B, L)
