@@ -51,6 +51,7 @@ from ldns_sim.sinks.profile import load_profile
 from ldns_sim.sources.script_source import ScriptedCenterOut
 from ldns_sim.stream_session import engine_options
 from ldns_sim.testing import make_random_bundle
+from ldns_sim.threads import one_thread
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
         configure_lsl()  # before the first pylsl call, the clock's included
     except ValueError:
         pass  # configured already (by the caller) with another scope: that one stands
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(1)  # one core per stream, as `ldns-sim stream` runs
-    try:
+    with one_thread():  # one core per stream, as `ldns-sim stream` runs
         report = bench_report(bundle, str(path), args.steps, args.duration, args.scaling,
                               LslClock(), command=_command_line(args))
-    finally:
-        torch.set_num_threads(threads_before)
     _write(json.dumps(_json_safe(report), indent=2, allow_nan=False) if args.json
            else format_report(report))
     return 0

@@ -75,13 +75,12 @@ def load_generator(model: str | None, seed: int, steps: int = 5):
 
         gen = TuningCurveGenerator(84, 0.05, 1, np.random.default_rng(seed))
         return gen, 1.0, "tuning-curves", ""
-    import torch
-
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
     from ldns_sim.simulator import SamplerSettings, StreamingGenerator
+    from ldns_sim.threads import use_one_thread
 
-    torch.set_num_threads(1)
+    use_one_thread()
     bundle = load_bundle(resolve_model(model))
     gen = StreamingGenerator(bundle, SamplerSettings(n_steps=steps), seed=seed)
     return gen, float(bundle.meta.velocity_scale), bundle.meta.name, bundle.sha256

@@ -55,16 +55,16 @@ def _load_model(name: str | None):
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    import torch
 
     from ldns_sim.realtime.clock import LslClock
     from ldns_sim.simulator import SamplerSettings, StreamingGenerator
     from ldns_sim.sources.factory import make_source
     from ldns_sim.stream_session import make_meta, run_session
+    from ldns_sim.threads import use_one_thread
 
     opts = _session_options(args)
     bundle, _ = _load_model(args.model)
-    torch.set_num_threads(1)  # one core per stream: per-op overhead dominates, not FLOPs
+    use_one_thread()  # one core per stream: per-op overhead dominates, not FLOPs
     _configure_lsl(args)
     clock = LslClock()
     direction = None if args.direction is None else math.radians(args.direction)

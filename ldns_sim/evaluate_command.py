@@ -315,11 +315,12 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     """
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
+    from ldns_sim.threads import one_thread
 
     bundle = load_bundle(resolve_model(model))
     behaviour, direction = _conditions(bundle, real, model)
     stream_seed, window_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(2))
-    with _one_torch_thread():
+    with one_thread():  # many small ops: thread pools only slow them (ldns_sim.threads)
         sets = _sample_sets(bundle, real, behaviour, direction, n_steps, (stream_seed,
                                                                          window_seed), eta,
                             guidance)
@@ -337,23 +338,6 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
         log.info("%s has no whole-window denoiser: only the streaming sampler is evaluated",
                  bundle.meta.name)
     return sets, notes
-
-
-@contextmanager
-def _one_torch_thread():
-    """Sample with one torch thread, then restore the previous count.
-
-    The sampling loops run many small ops; on a shared 2-core machine two torch threads ran
-    them 20-25x slower than one (measured: 57 M1 trials streamed in 1.1 s vs 26 s).
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _sample_sets(bundle, real: SpikeData, behaviour, direction, n_steps: int,

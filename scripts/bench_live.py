@@ -24,7 +24,6 @@ import os
 import time
 
 import numpy as np
-import torch
 
 from ldns_sim.bench_command import _scripted_source
 from ldns_sim.bundle import load_bundle
@@ -34,6 +33,7 @@ from ldns_sim.realtime.bench import CountingSink, peak_rss_mb
 from ldns_sim.realtime.clock import LslClock
 from ldns_sim.realtime.engine import Engine
 from ldns_sim.simulator import SamplerSettings, StreamingGenerator
+from ldns_sim.threads import use_one_thread
 
 
 def parse_variant(text: str) -> dict:
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     configure_lsl("machine")
-    torch.set_num_threads(1)
+    use_one_thread()  # torch and BLAS, as `ldns-sim stream`
     bundle = load_bundle(resolve_model(args.model))
     variants = [parse_variant(v) for v in args.variant]
     load_before = os.getloadavg()

@@ -33,6 +33,7 @@ from ldns_sim.closed_loop import (
 from ldns_sim.closed_loop_command import calibrated_decoder
 from ldns_sim.decoders import make_decoder
 from ldns_sim.evaluation.decoding import r2_score
+from ldns_sim.threads import use_one_thread
 
 log = logging.getLogger("closed_loop_benchmark")
 
@@ -47,13 +48,12 @@ def _generator_factory(model: str | None, steps: int):
 
         return (lambda seed: TuningCurveGenerator(84, 0.05, 1, np.random.default_rng(seed)),
                 1.0, "tuning-curves")
-    import torch
 
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
     from ldns_sim.simulator import SamplerSettings, StreamingGenerator
 
-    torch.set_num_threads(1)
+    use_one_thread()  # torch and BLAS, as `ldns-sim stream`
     bundle = load_bundle(resolve_model(model))
     return (lambda seed: StreamingGenerator(bundle, SamplerSettings(n_steps=steps), seed=seed),
             float(bundle.meta.velocity_scale), bundle.meta.name)

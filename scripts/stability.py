@@ -27,6 +27,7 @@ from ldns_sim.data.windows import laid_end_to_end
 from ldns_sim.pretrained import resolve_model
 from ldns_sim.simulator import SamplerSettings, StreamingGenerator
 from ldns_sim.sources.script_source import ScriptedCenterOut
+from ldns_sim.threads import use_one_thread
 from ldns_sim.train.pipeline import encode_trials
 
 DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
@@ -76,7 +77,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None,
                         help="guidance weight (default: the model's)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    use_one_thread()  # torch and BLAS, as `ldns-sim stream`
     bundle = load_bundle(resolve_model(args.model))
     bin_s = bundle.meta.bin_s
     gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
