@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.errors import ConfigError, LdnsSimError
 
 log = logging.getLogger("ldns_sim")
@@ -70,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default m1-velocity; see `ldns-sim models`)")
     p.add_argument("--condition", default="script:center-out", help=CONDITION_HELP +
                    " (default script:center-out)")
-    p.add_argument("--steps", type=int, default=5,
-                   help="denoising steps per bin (default 5; see docs/benchmarks.md)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"denoising steps per bin (default {DEFAULT_STEPS}; see "
+                        f"docs/benchmarks.md)")
     p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--direction", type=float, metavar="DEG",
                    help="reach angle for a direction-conditioned model")
@@ -121,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=["stream", "window"], default="stream",
                    help="stream: causal bin-by-bin (as streamed); window: published "
                         "whole-window denoiser")
-    p.add_argument("--steps", type=int, default=5, help="denoising steps (default 5)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"denoising steps (default {DEFAULT_STEPS})")
     p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--no-history", action="store_true",
                    help="Poisson observations instead of the spike-history model")
@@ -136,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="real trials to compare against (default test)")
     p.add_argument("--report", metavar="DIR", help="write metrics.json, PNGs and index.html")
-    p.add_argument("--steps", type=int, default=5, help="denoising steps when sampling")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"denoising steps when sampling (default {DEFAULT_STEPS})")
     p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -145,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure the streaming generator on this machine.")
     p.add_argument("--model", help="shipped model name or bundle directory")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per run (default 20)")
-    p.add_argument("--steps", type=int, default=5, help="denoising steps per bin (default 5)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"denoising steps per bin (default {DEFAULT_STEPS})")
     p.add_argument("--scaling", action="store_true",
                    help="also the table for 96/192/384/1024 neurons and 1/4/16 streams")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the fitted decoder in a process of its own that reads the "
                         "published spikes over ZMQ or LSL and sends its velocity back, as on "
                         "a rig (paced in real time; loop latency in the output)")
-    p.add_argument("--steps", type=int, default=5, help="denoising steps per bin (default 5)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"denoising steps per bin (default {DEFAULT_STEPS})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ldns_sim.bench_command import _scripted_source
 from ldns_sim.bundle import load_bundle
+from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.lsl_config import configure_lsl
 from ldns_sim.pretrained import resolve_model
 from ldns_sim.realtime.bench import CountingSink, peak_rss_mb
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--model", default="m1-velocity")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per variant run")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -31,6 +31,7 @@ from ldns_sim.closed_loop import (
     parse_perturbation,
 )
 from ldns_sim.closed_loop_command import calibrated_decoder
+from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.decoders import make_decoder
 from ldns_sim.evaluation.decoding import r2_score
 from ldns_sim.threads import use_one_thread
@@ -111,7 +112,7 @@ def main() -> None:
                     help="s per perturbed session")
     ap.add_argument("--calibration", type=float, default=120.0, help="s of calibration")
     ap.add_argument("--refit-block", type=float, default=60.0, help="s of ReFIT block")
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--real-data", default=DATA, help="real M1 recording ('' to skip)")
     ap.add_argument("--json", help="write the results here")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ldns_sim.bundle import load_bundle
+from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.data.load import load_spike_data
 from ldns_sim.data.windows import laid_end_to_end
 from ldns_sim.pretrained import resolve_model
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--model", default="m1-velocity")
     parser.add_argument("--data", default=DATA)
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--json", default=None)
     parser.add_argument("--behaviour", choices=["script", "replay"], default="script")
     parser.add_argument("--guidance", type=float, default=None,
