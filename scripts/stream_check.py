@@ -179,9 +179,15 @@ def analyse(work: str, prefix: str, model_meta: dict) -> dict:
     out["condition_to_spikes_latency_ms"] = {
         "p50": float(np.percentile(lat, 50) * 1e3), "p99": float(np.percentile(lat, 99) * 1e3),
         "max": float(lat.max() * 1e3), "n_samples": int(len(lat))}
-    n = min(len(lsl["spikes"]), len(lsl["condition"]))
+    # pair each bin's spikes with the condition of the same bin by their stamps (the two
+    # inlets need not start at the same bin: pairing by index shifted them by one here)
+    _, i_spk, i_cond = np.intersect1d(np.round(lsl["spike_t"] / bin_s).astype(np.int64),
+                                      np.round(lsl["condition_t"] / bin_s).astype(np.int64),
+                                      return_indices=True)
+    out["bins_paired_spikes_condition"] = int(len(i_spk))
     if lsl["spikes"].shape[1] == model_meta["n_data_neurons"]:
-        out["decoding"] = _decode_r2(lsl["spikes"][:n].astype(float), lsl["condition"][:n])
+        out["decoding"] = _decode_r2(lsl["spikes"][i_spk].astype(float),
+                                     lsl["condition"][i_cond])
     return out
 
 
