@@ -105,6 +105,7 @@ def fit_autoencoder(cfg: AutoEncoderTrain, train_counts: torch.Tensor, val_count
                 loss = loss + cfg.behaviour_beta * F.mse_loss(read[0], train_behaviour[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # the autoencoder's gradients (the read-out's 2 x N weights are not clipped)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
