@@ -125,11 +125,18 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
+    # behaviour normalisation (velocity models): per-channel std of the train bins, used by
+    # the autoencoder's read-out and by the denoiser's conditioning
+    n_beh = train.n_behaviour if cfg.condition == "velocity" else 0
+    scale = torch.ones(max(n_beh, 1))
+    velocity_scale = 1.0
+    if cfg.condition == "velocity":
+        flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
+        scale = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
+        velocity_scale = float(np.percentile(np.linalg.norm(flat, axis=1), 95))
     ae_readout_target = None
     if cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0:
-        flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
-        std = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
-        ae_readout_target = (ae_beh / std).transpose(1, 2)  # (W, B, L)
+        ae_readout_target = (ae_beh / scale).transpose(1, 2)  # (W, B, L)
     ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, stage_generator(cfg.seed, 0), dist,
                                  ckpt / "autoencoder.pt", show_progress, ae_tag,
                                  ae_readout_target)
@@ -151,13 +158,6 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     def norm(z):
         return (z - latent_mean[:, None]) / latent_std[:, None]
 
-    n_beh = train.n_behaviour if cfg.condition == "velocity" else 0
-    scale = torch.ones(max(n_beh, 1))
-    velocity_scale = 1.0
-    if cfg.condition == "velocity":
-        flat = np.concatenate(train.behaviour)  # (n_bins_total, B)
-        scale = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
-        velocity_scale = float(np.percentile(np.linalg.norm(flat, axis=1), 95))
     train_b, train_d = _condition_tensors(cfg, d_beh, d_dir, scale)
     val_b, val_d = _condition_tensors(cfg, v_beh, v_dir, scale)
     val_set = (norm(_latent_windows(val_latents, dcfg.window_bins, dcfg.window_bins)), val_b,
