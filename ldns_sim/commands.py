@@ -191,7 +191,7 @@ def cmd_sys_info(args: argparse.Namespace) -> int:
     import torch
 
     print(f"python {platform.python_version()} on {platform.platform()}")
-    for pkg in ("ldns-sim", "torch", "numpy", "scipy", "pynwb", "h5py", "pylsl", "pyzmq",
+    for pkg in ("ldns-sim", "torch", "numpy", "numba", "scipy", "pynwb", "h5py", "pylsl", "pyzmq",
                 "pydantic", "safetensors", "pygame"):
         try:
             print(f"{pkg} {md.version(pkg)}")

@@ -22,6 +22,18 @@ from ldns_sim.diffusion.schedule import NoiseSchedule
 from ldns_sim.errors import ConfigError
 from ldns_sim.nn.numpy_stream import NumpyDecoder, NumpySpikeHistory
 
+#: Streaming backends, fastest first: numba kernels, numpy, the torch reference.
+BACKENDS = ("compiled", "numpy", "torch")
+
+
+def default_backend() -> str:
+    """``compiled`` where numba imports (a dependency of the package), else ``numpy``."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # e.g. a platform without numba wheels
+        return "numpy"
+    return "compiled"
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -49,7 +61,7 @@ class GeneratedTrials:
 def direction_features(direction_rad: np.ndarray | None, n: int) -> torch.Tensor | None:
     if direction_rad is None:
         return None
-    angle = torch.as_tensor(np.broadcast_to(direction_rad, (n,)), dtype=torch.float32)
+    angle = torch.as_tensor(np.broadcast_to(direction_rad, (n,)).copy(), dtype=torch.float32)
     return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)  # (B, 2)
 
 
@@ -142,16 +154,18 @@ class StreamingGenerator(ChunkGenerator):
     bit-identical stream. Cost per bin: (n_steps + 1) recurrent denoiser passes, one decoder
     pass and one history step (see docs/benchmarks.md for the measured latency).
 
-    ``backend="numpy"`` (the default) runs the denoiser and the decoder in numpy with weights
-    exported once from the torch modules (``ldns_sim.nn.numpy_stream``): about half the cost
-    per bin, the same random draws from the same ``torch.Generator``, numbers equal to the
-    torch path to float32 rounding. ``backend="torch"`` is the reference path. Each is
-    bit-identical for a seed and a condition log; the two are not bit-identical to each other.
+    Backends (``BACKENDS``): ``"compiled"`` (the default where numba imports) runs each bin's
+    latent step, decoder and spike-history law as numba kernels (``ldns_sim.nn.compiled_stream``);
+    ``"numpy"`` the same arithmetic in numpy calls (``ldns_sim.nn.numpy_stream``); both use
+    weights exported once from the torch modules and the same random draws from the same
+    ``torch.Generator`` as ``"torch"``, the reference path, and equal it to float32 rounding.
+    Each is bit-identical for a seed and a condition log; they are not bit-identical to each
+    other.
     """
 
     def __init__(self, bundle: ModelBundle, settings: SamplerSettings = SamplerSettings(),
                  seed: int = 0, bins_per_chunk: int = 1, direction_rad: float | None = None,
-                 backend: str = "numpy"):
+                 backend: str | None = None):
         meta = bundle.meta
         check_guidance(bundle, settings)
         self.bundle = bundle
@@ -173,19 +187,31 @@ class StreamingGenerator(ChunkGenerator):
         self._inv_scale = (1.0 / bundle.behaviour_scale).unsqueeze(0)  # (1, n_beh)
         self._seq = 0
         self._bins_done = 0
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"unknown backend {backend!r}; expected 'numpy' or 'torch'")
+        backend = backend or default_backend()
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         self.backend = backend
-        if backend == "numpy":
-            self._np_sampler = NumpyAutoregressiveSampler(self._sampler)
-            self._np_decoder = NumpyDecoder(bundle.ae)
+        if backend in ("compiled", "numpy"):
+            if backend == "compiled":
+                from ldns_sim.diffusion.compiled_autoregressive import (
+                    CompiledAutoregressiveSampler,
+                )
+                from ldns_sim.nn.compiled_stream import CompiledDecoder, CompiledSpikeHistory
+
+                self._np_sampler = CompiledAutoregressiveSampler(self._sampler)
+                self._np_decoder = CompiledDecoder(bundle.ae)
+                history_cls = CompiledSpikeHistory
+            else:
+                self._np_sampler = NumpyAutoregressiveSampler(self._sampler)
+                self._np_decoder = NumpyDecoder(bundle.ae)
+                history_cls = NumpySpikeHistory
             self._np_inv_scale = self._inv_scale.numpy().astype(np.float32)
             self._np_std = bundle.latent_std.numpy().astype(np.float32)
             self._np_mean = bundle.latent_mean.numpy().astype(np.float32)
-            self._np_history = None if self._history is None else NumpySpikeHistory(self._history)
+            self._np_history = None if self._history is None else history_cls(self._history)
 
     @torch.inference_mode()
-    def _one_bin_numpy(self, condition_row: np.ndarray):
+    def _one_bin_exported(self, condition_row: np.ndarray):
         beh = None
         if self.condition_names:
             beh = np.asarray(condition_row, dtype=np.float32).reshape(1, -1) * self._np_inv_scale
@@ -200,8 +226,8 @@ class StreamingGenerator(ChunkGenerator):
 
     @torch.inference_mode()
     def _one_bin(self, condition_row: np.ndarray):
-        if self.backend == "numpy":
-            return self._one_bin_numpy(condition_row)
+        if self.backend != "torch":
+            return self._one_bin_exported(condition_row)
         beh = None
         if self.condition_names:
             beh = torch.from_numpy(np.ascontiguousarray(condition_row, dtype=np.float32))

@@ -1,6 +1,6 @@
-"""Where one streamed bin's time goes: the numpy step's parts, timed bin by bin.
+"""Where one streamed bin's time goes: the parts of a backend's step, timed bin by bin.
 
-    python scripts/profile_bin.py --model m1-velocity --sleep-ms 48 --bins 300
+    python scripts/profile_bin.py --model m1-velocity --sleep-ms 48 --bins 300 --backend compiled
 
 ``--sleep-ms`` between bins imitates the live loop (0: back to back). Runs at SCHED_FIFO 10
 where allowed, with one torch and one BLAS thread, as ``ldns-sim stream``; prints the median of
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--sleep-ms", type=float, default=48.0)
     parser.add_argument("--bins", type=int, default=300)
+    parser.add_argument("--backend", choices=("compiled", "numpy"), default="compiled")
     args = parser.parse_args()
     use_one_thread()
     try:
@@ -36,8 +37,8 @@ def main() -> None:
     except (AttributeError, PermissionError, OSError) as exc:
         print(f"normal priority ({exc})")
     bundle = load_bundle(resolve_model(args.model))
-    gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps), seed=0)
-    sampler, stepper, rng = gen._np_sampler, gen._np_sampler.stepper, gen._generator
+    gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps), seed=0,
+                             backend=args.backend)
     n_cond = len(gen.condition_names)
     beh = np.full((1, n_cond), 0.5, np.float32) * gen._np_inv_scale if n_cond else None
     parts: dict[str, list[float]] = {}
@@ -47,6 +48,43 @@ def main() -> None:
         parts.setdefault(name, []).append(t1 - t0)
         return t1
 
+    if args.backend == "compiled":
+        profile_compiled(gen, beh, args, tick)
+    else:
+        profile_numpy(gen, beh, args, tick)
+    total = 0.0
+    for name, values in parts.items():
+        median_ms = float(np.median(values[50:])) * 1e3
+        total += median_ms
+        print(f"{name:34s} {median_ms:6.3f} ms")
+    print(f"{'total (sum of medians)':34s} {total:6.3f} ms")
+
+
+def profile_compiled(gen: StreamingGenerator, beh, args, tick) -> None:
+    from ldns_sim.nn.compiled_stream import latent_step
+
+    sampler, rng = gen._np_sampler, gen._generator
+    for _ in range(args.bins):
+        time.sleep(args.sleep_ms / 1e3)
+        t = time.perf_counter()
+        in_pred, in_commit = sampler._input_terms(beh)
+        t = tick("input terms", t)
+        z, ctx_noise = sampler._draw(rng)
+        t = tick("torch.randn", t)
+        z = latent_step(z, sampler._step_noise, ctx_noise, in_pred, in_commit,
+                        *sampler._weights, sampler._mods, sampler._states, sampler._w_out,
+                        sampler._b_out, sampler._coef, sampler.n_batch, sampler._base.guided,
+                        sampler._guidance, sampler._clip, *sampler._ctx)
+        t = tick("latent step (one kernel call)", t)
+        rates = gen._np_decoder(z[0] * gen._np_std + gen._np_mean)
+        t = tick("decoder", t)
+        if gen._np_history is not None:
+            gen._np_history.step(rates, rng)
+            tick("spike-history draw", t)
+
+
+def profile_numpy(gen: StreamingGenerator, beh, args, tick) -> None:
+    sampler, stepper, rng = gen._np_sampler, gen._np_sampler.stepper, gen._generator
     for _ in range(args.bins):
         time.sleep(args.sleep_ms / 1e3)
         t = time.perf_counter()
@@ -68,12 +106,6 @@ def main() -> None:
         if gen._np_history is not None:
             gen._np_history.step(rates, rng)
             tick("spike-history draw", t)
-    total = 0.0
-    for name, values in parts.items():
-        median_ms = float(np.median(values[50:])) * 1e3
-        total += median_ms
-        print(f"{name:34s} {median_ms:6.3f} ms")
-    print(f"{'total (sum of medians)':34s} {total:6.3f} ms")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,9 @@ class NumpyDenoiserStepper:
         """Per-bin constants: the state's contribution to every block, the behaviour's input."""
         self._r = [2 * (b["c_da"] * s).sum(-1).real for b, s in zip(self.blocks, self.states)]
         beh = 0.0 if behaviour is None else behaviour @ self.w_in_beh  # (rows, C)
-        self._in_pred = self.b_in + beh
+        # always (rows, C): a guided direction model has no behaviour input, and its rows
+        # differ only in their modulation
+        self._in_pred = np.broadcast_to(self.b_in + beh, (self.n_rows, len(self.b_in))).copy()
         self._in_commit = self._in_pred + self.w_in_flag
 
     def _run(self, z: np.ndarray, t: int, commit: bool) -> np.ndarray:
@@ -222,6 +224,7 @@ class NumpySpikeHistory:
         self.nu_support = nu * support  # (N, K)
         self.nu_log_factorial = nu * log_factorial  # (N, K)
         self.buffer = np.zeros((cfg.n_neurons, cfg.n_history), dtype=_F32)
+        self.log_eps = _LOG_EPS
 
     def step(self, rates: np.ndarray, generator: torch.Generator) -> np.ndarray:
         """rates (N,) counts per bin -> counts (N,) float32; the buffer moves on one bin."""

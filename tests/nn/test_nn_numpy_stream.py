@@ -113,18 +113,19 @@ def test_numpy_sampler_draws_the_same_random_numbers_as_the_torch_sampler(settin
     assert torch.equal(g_ref.get_state(), g_fast.get_state())  # the same draws, in order
 
 
+@pytest.mark.parametrize("backend", ["numpy", "compiled"])
 @pytest.mark.parametrize("model", ["m1-velocity", "tiny-synthetic"])
-def test_numpy_backend_streams_the_torch_backend_stream(model):
+def test_exported_backends_stream_the_torch_backend_stream(model, backend):
     """Same seed, same conditions: the same spikes, rates and latents to float rounding."""
     bundle = load_bundle(resolve_model(model))
     gens = {b: StreamingGenerator(bundle, SamplerSettings(n_steps=5), seed=2, backend=b)
-            for b in ("torch", "numpy")}
+            for b in ("torch", backend)}
     n_cond = len(gens["torch"].condition_names)
     rng = np.random.default_rng(0)
     conditions = rng.normal(0, bundle.meta.velocity_scale / 2, (150, 1, n_cond))
     chunks = {b: [g.next_chunk(c.astype(np.float32)) for c in conditions]
               for b, g in gens.items()}
-    for ref, fast in zip(chunks["torch"], chunks["numpy"]):
+    for ref, fast in zip(chunks["torch"], chunks[backend]):
         np.testing.assert_allclose(fast.latents, ref.latents, rtol=1e-3, atol=2e-4)
         np.testing.assert_allclose(fast.rates_hz, ref.rates_hz, rtol=1e-3, atol=1e-4)
         assert np.array_equal(fast.counts, ref.counts)
@@ -132,12 +133,13 @@ def test_numpy_backend_streams_the_torch_backend_stream(model):
         assert fast.latents.dtype == np.float32
 
 
-def test_numpy_backend_is_bit_identical_for_a_seed():
+@pytest.mark.parametrize("backend", ["numpy", "compiled"])
+def test_exported_backends_are_bit_identical_for_a_seed(backend):
     bundle = load_bundle(resolve_model("m1-velocity"))
     conditions = np.random.default_rng(1).normal(0, 10, (80, 1, 2)).astype(np.float32)
 
     def run(seed):
-        gen = StreamingGenerator(bundle, SamplerSettings(n_steps=5), seed=seed, backend="numpy")
+        gen = StreamingGenerator(bundle, SamplerSettings(n_steps=5), seed=seed, backend=backend)
         return [gen.next_chunk(c) for c in conditions]
 
     a, b, c = run(4), run(4), run(5)
