@@ -8,6 +8,8 @@ happens here and nowhere else.
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,14 @@ from ldns_sim.nn.numpy_stream import NumpyDecoder, NumpySpikeHistory
 
 #: Streaming backends, fastest first: numba kernels, numpy, the torch reference.
 BACKENDS = ("compiled", "numpy", "torch")
+
+
+@functools.cache
+def _announce_compiled_backend() -> None:
+    """Once per process: why the first stream on a machine pauses before its first bin."""
+    logging.getLogger(__name__).info(
+        "streaming backend: compiled kernels (numba; the first run on a machine compiles "
+        "them, ~15 s, then they load from numba's cache)")
 
 
 def default_backend() -> str:
@@ -193,6 +203,7 @@ class StreamingGenerator(ChunkGenerator):
         self.backend = backend
         if backend in ("compiled", "numpy"):
             if backend == "compiled":
+                _announce_compiled_backend()
                 from ldns_sim.diffusion.compiled_autoregressive import (
                     CompiledAutoregressiveSampler,
                 )

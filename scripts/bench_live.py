@@ -66,7 +66,7 @@ def run_variant(bundle, variant: dict, duration_s: float, steps: int, seed: int)
     cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
     leads_ms = engine._log._lead_s[:stats.n_chunks] * 1e3  # every chunk's lead (private)
     would_be_late = {f"late_if_L_{x:g}ms": int((leads_ms > x).sum())
-                     for x in (3, 4, 5, 6, 8, 10, 12.5)}
+                     for x in (1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12.5)}
     return {**would_be_late, "rtf": stats.real_time_factor, "lat_p50_ms": stats.latency_p50_s * 1e3,
             "lat_p99_ms": stats.latency_p99_s * 1e3, "lat_max_ms": stats.latency_max_s * 1e3,
             "jit_p99_ms": stats.jitter_p99_s * 1e3, "jit_max_ms": stats.jitter_max_s * 1e3,

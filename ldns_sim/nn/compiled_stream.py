@@ -38,13 +38,13 @@ _INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
 _SOFTPLUS_THRESHOLD = _F32(20.0)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, inline="always")
 def _twice_gelu_tanh(v):
     """``2 gelu_tanh(v)`` of a scalar (the 0.5 is folded into the next weights)."""
     return v * (_ONE + math.tanh(v * (_GELU_A + _GELU_B * v * v)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _modulated_layer_norm(x, scale, shift, out):
     """out = layer_norm(x) * scale + shift; x, out, scale, shift (rows, C)."""
     rows, c = x.shape
@@ -63,7 +63,7 @@ def _modulated_layer_norm(x, scale, shift, out):
             out[i, k] = _F32((x[i, k] - mean) * inv_std) * scale[i, k] + shift[i, k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _denoiser_pass(x, commit, r, k0, d_a, d_b, two_c, d, w_mix, b_mix, w_mlp_in, b_mlp_in,
                    w_mlp_out, b_mlp_out, mods, states, w_out, b_out):
     """One denoiser pass on the input projection x (rows, C), updated in place.
@@ -112,7 +112,7 @@ def _denoiser_pass(x, commit, r, k0, d_a, d_b, two_c, d, w_mix, b_mix, w_mlp_in,
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def latent_step(z, step_noise, ctx_noise, in_pred, in_commit, w_in_z, k0, c_da, d_a, d_b,
                 two_c, d, w_mix, b_mix, w_mlp_in, b_mlp_in, w_mlp_out, b_mlp_out, mods,
                 states, w_out, b_out, coef, n_batch, guided, guidance, clip, ctx_a, ctx_b):
@@ -173,14 +173,14 @@ def latent_step(z, step_noise, ctx_noise, in_pred, in_commit, w_in_z, k0, c_da, 
     return z
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _softplus(v):
     if v > _SOFTPLUS_THRESHOLD:
         return v
     return _F32(math.log1p(math.exp(v)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def decode_rates(z, index, scale, w_un, grouped_1to1, b_un, w_out, b_out):
     """``AutoEncoder.decode`` of one bin: latents (Z,) -> rates (N,) in counts per bin."""
     n_hidden = b_un.shape[0]
@@ -199,7 +199,7 @@ def decode_rates(z, index, scale, w_un, grouped_1to1, b_un, w_out, b_out):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def history_intensity(buffer, weights, gain, bias, rates, log_eps):
     """The spike-history model's mean drive mu (N,) for this bin (buffer (N, H), newest first)."""
     n, n_hist = buffer.shape
@@ -213,7 +213,7 @@ def history_intensity(buffer, weights, gain, bias, rates, log_eps):
     return mu
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def history_counts(mu, nu_support, nu_log_factorial, uniform, log_eps, buffer):
     """Counts (N,) by inverse CDF of the dispersed count law at ``uniform`` (N,); the buffer
     moves on one bin."""
@@ -242,7 +242,7 @@ def history_counts(mu, nu_support, nu_log_factorial, uniform, log_eps, buffer):
     return counts
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def shift_history(buffer, counts):
     """buffer (N, H), newest first: move on one bin and put ``counts`` in front."""
     n, n_hist = buffer.shape
