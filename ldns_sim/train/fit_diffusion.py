@@ -56,8 +56,9 @@ def denoising_loss(net, model: Denoiser, schedule: NoiseSchedule, z0, behaviour,
     """Epsilon-prediction loss on a batch of clean normalised latents z0 (B, Z, L).
 
     Causal models: ``cond_dropout`` drops the behaviour (or the reach direction) of that
-    fraction of windows (for classifier-free guidance); ``context_noise_max`` noises each window's context stream to a
-    random level in [0, max] (noise augmentation against autoregressive drift).
+    fraction of windows (for classifier-free guidance); ``context_noise_max`` noises each
+    window's context stream to a random level in [0, max] (noise augmentation against
+    autoregressive drift).
     """
     n_batch, _, n_bins = z0.shape
     noise = torch.randn(z0.shape, generator=generator)
