@@ -87,7 +87,7 @@ def check_guidance(bundle: ModelBundle, settings: SamplerSettings) -> None:
     guidance = settings.guidance
     if guidance is not None and guidance != 1.0 and not bundle.denoiser.cfg.null_condition:
         raise ConfigError(f"--guidance {guidance:g}: model {bundle.meta.name!r} was trained "
-                          f"without condition dropout, so it cannot be guided; leave "
+                          f"without behaviour dropout, so it cannot be guided; leave "
                           f"--guidance out (or give 1)")
 
 

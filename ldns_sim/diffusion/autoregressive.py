@@ -62,8 +62,8 @@ class AutoregressiveSampler:
         self.context_t = cfg.context_noise_t if context_t is None else context_t
         self.guided = self.null_condition and self.guidance != 1.0
         n_rows = 2 * n_batch if self.guided else n_batch
-        if direction is not None and self.guided:  # the unconditional rows: direction (0, 0)
-            direction = torch.cat([direction, torch.zeros_like(direction)])
+        if direction is not None and self.guided:
+            direction = torch.cat([direction, direction])
         self.stepper = DenoiserStepper(model, self.timesteps, n_batch=n_rows,
                                        direction=direction, context_t=self.context_t)
 

@@ -36,9 +36,8 @@ class DenoiserConfig:
     min_decay_per_bin: float = 0.0
     """S4D memory floor (see ``S4DConfig``); the streaming denoiser sets 4 / window_bins."""
     null_condition: bool = False
-    """Trained with condition dropout, so sampling can use classifier-free guidance. Behaviour
-    models: the last behaviour channel says whether the behaviour is given (1) or dropped (0).
-    Direction models: the dropped direction is (0, 0) (a given one has unit norm)."""
+    """The last behaviour channel says whether the behaviour is given (1) or dropped (0):
+    trained with condition dropout, so sampling can use classifier-free guidance."""
     guidance: float = 1.0
     """Default guidance weight at sampling (1: plain conditional model)."""
     context_noise_t: int = 0

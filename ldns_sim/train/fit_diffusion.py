@@ -42,31 +42,20 @@ def with_presence(behaviour: torch.Tensor, drop_prob: float,
     return torch.cat([behaviour * present, present], dim=1)
 
 
-def without_direction(direction: torch.Tensor, drop_prob: float,
-                      generator: torch.Generator) -> torch.Tensor:
-    """Drop each window's reach direction (B, 2) with ``drop_prob``: (0, 0), the null
-    direction (a real one has unit norm), which the guided sampler's unconditional rows use."""
-    keep = (torch.rand(direction.shape[0], generator=generator) >= drop_prob).float()
-    return direction * keep[:, None]
-
-
 def denoising_loss(net, model: Denoiser, schedule: NoiseSchedule, z0, behaviour, direction,
                    beta: float, generator: torch.Generator, cond_dropout: float = 0.0,
                    context_noise_max: int = 0) -> torch.Tensor:
     """Epsilon-prediction loss on a batch of clean normalised latents z0 (B, Z, L).
 
-    Causal models: ``cond_dropout`` drops the behaviour (or the reach direction) of that
-    fraction of windows (for classifier-free guidance); ``context_noise_max`` noises each
-    window's context stream to a random level in [0, max] (noise augmentation against
-    autoregressive drift).
+    Causal models: ``cond_dropout`` drops the behaviour of that fraction of windows (for
+    classifier-free guidance); ``context_noise_max`` noises each window's context stream to a
+    random level in [0, max] (noise augmentation against autoregressive drift).
     """
     n_batch, _, n_bins = z0.shape
     noise = torch.randn(z0.shape, generator=generator)
     if model.cfg.causal:
         if model.cfg.null_condition and behaviour is not None:
             behaviour = with_presence(behaviour, cond_dropout, generator)
-        elif model.cfg.null_condition and direction is not None:
-            direction = without_direction(direction, cond_dropout, generator)
         t = torch.randint(0, schedule.n_steps, (n_batch, n_bins), generator=generator)
         z_t = schedule.add_noise(z0, noise, t)
         t_ctx = torch.randint(0, context_noise_max + 1, (n_batch, 1), generator=generator)

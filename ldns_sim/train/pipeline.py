@@ -164,12 +164,10 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                val_d)
 
     def denoiser_cfg(causal: bool) -> DenoiserConfig:
-        # a null condition for guidance: behaviour with a presence flag, or the direction (0, 0)
-        by_direction = cfg.condition == "direction"
-        null = causal and (n_beh > 0 or by_direction) and dcfg.cond_dropout > 0
+        null = causal and n_beh > 0 and dcfg.cond_dropout > 0
         return DenoiserConfig(n_latents=cfg.ae.n_latents, n_hidden=dcfg.n_hidden,
                               n_blocks=dcfg.n_blocks, n_state=dcfg.n_state, causal=causal,
-                              n_behaviour=n_beh + int(null and n_beh > 0),
+                              n_behaviour=n_beh + int(null),
                               use_direction=cfg.condition == "direction",
                               min_decay_per_bin=4.0 / dcfg.window_bins if causal else 0.0,
                               null_condition=null, guidance=dcfg.guidance if null else 1.0,
