@@ -68,6 +68,19 @@ def test_compiled_decoder_matches_the_numpy_decoder():
         np.testing.assert_allclose(fast(row), ref(row), rtol=1e-5, atol=1e-6)
 
 
+def test_compiled_decoder_dense_bottleneck_path():
+    """Bottlenecks where a hidden channel reads several latents take the dense product; the
+    shipped models are one-to-one, so force the dense path on both sides."""
+    bundle = _bundle()
+    ref, fast = NumpyDecoder(bundle.ae), CompiledDecoder(bundle.ae)
+    ref.grouped_1to1 = False
+    index, scale, w_un, _, *rest = fast._args
+    fast._args = (index, scale, w_un, False, *rest)
+    z = np.random.default_rng(8).normal(0, 2, (20, bundle.meta.ae.n_latents)).astype(np.float32)
+    for row in z:
+        np.testing.assert_allclose(fast(row), ref(row), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("dispersion", [True, False])
 def test_compiled_spike_history_draws_the_numpy_counts(dispersion):
     model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=30, dispersion=dispersion))
