@@ -72,7 +72,7 @@ def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int
 def engine_options(profile: StreamProfile) -> dict:
     """``Engine`` keyword arguments from a profile's ``[engine]`` table."""
     e = profile.engine
-    return {"rt_priority": e.rt_priority or None, "freeze_gc": e.freeze_gc,
+    return {"rt_priority": e.rt_priority or None, "freeze_gc": e.freeze_gc, "cpu": e.cpu,
             "gil_switch_s": None if e.gil_switch_ms is None else e.gil_switch_ms / 1e3,
             "lookahead_s": None if e.lookahead_ms is None else e.lookahead_ms / 1e3}
 

@@ -143,6 +143,10 @@ class Engine:
     gil_switch_s
         While streaming, the GIL switch interval (``sys.setswitchinterval``) if shorter than
         the process's, restored when the last such engine ends; ``None``: left alone.
+    cpu
+        Pin the loop's thread to this CPU (``os.sched_setaffinity``), restored when the loop
+        ends; ``None``: the OS places it. A CPU that takes fewer interrupts stalls the loop
+        less (docs/benchmarks.md 2.2). Refused (no such CPU, not Linux): a warning, unpinned.
 
     Notes
     -----
@@ -158,7 +162,8 @@ class Engine:
                  duration_s: float | None = None, max_chunks: int | None = None, *,
                  meta: StreamMeta | None = None, warmup_chunks: int = 0,
                  stats_capacity: int = 2**20, freeze_gc: bool = True,
-                 rt_priority: int | None = None, gil_switch_s: float | None = None) -> None:
+                 rt_priority: int | None = None, gil_switch_s: float | None = None,
+                 cpu: int | None = None) -> None:
         self.generator, self.source, self.clock, self.meta = generator, source, clock, meta
         self.bin_s = float(generator.bin_s)
         self.bins_per_chunk = int(generator.bins_per_chunk)
@@ -167,6 +172,12 @@ class Engine:
         if rt_priority is not None and not 1 <= rt_priority <= 99:
             raise ConfigError(f"rt_priority must be between 1 and 99, got {rt_priority}")
         self.rt_priority = rt_priority
+        if cpu is not None and cpu < 0:
+            raise ConfigError(f"cpu must be a CPU number (0 or more), got {cpu}")
+        self.cpu = cpu
+        self.cpu_pinned = False
+        """``True`` once the loop's thread runs on ``cpu`` only."""
+        self._old_affinity: set[int] | None = None
         self.rt_granted = False
         """``True`` once the loop's thread got ``SCHED_FIFO`` (it keeps it until the end)."""
         self._old_policy = None
@@ -390,6 +401,27 @@ class Engine:
         self.rt_granted = True
         logger.info("engine thread runs SCHED_FIFO at priority %d", self.rt_priority)
 
+    def _pin_cpu(self) -> None:
+        """Run this (the loop's) thread on ``cpu`` only, if asked and possible."""
+        if self.cpu is None:
+            return
+        try:
+            old = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+        except (AttributeError, OSError) as error:
+            logger.warning("engine thread not pinned: CPU %d refused (%s)", self.cpu, error)
+            return
+        self._old_affinity = old
+        self.cpu_pinned = True
+        logger.info("engine thread pinned to CPU %d", self.cpu)
+
+    def _unpin_cpu(self) -> None:
+        if self._old_affinity is not None:
+            old = self._old_affinity
+            _call_logged(lambda: os.sched_setaffinity(0, old),
+                         "restoring the engine thread's CPU affinity")
+            self._old_affinity = None
+
     def _restore_priority(self) -> None:
         if self._old_policy is not None:
             _call_logged(lambda: os.sched_setscheduler(0, *self._old_policy),
@@ -400,6 +432,7 @@ class Engine:
         self._loop_ident = threading.get_ident()
         try:
             self._raise_priority()
+            self._pin_cpu()
             self._lookahead_s = self._next_lookahead()  # the floor depends on the priority
             self._loop()
         except BaseException as error:  # noqa: BLE001 - kept, logged and re-raised by run/join
@@ -407,6 +440,7 @@ class Engine:
             logger.error("stream stopped by %r", error)
             self._fan_out("write_marker", f"error:{type(error).__name__}", self.clock.now())
         finally:
+            self._unpin_cpu()
             self._restore_priority()
             self._finish()
 

@@ -472,3 +472,41 @@ def test_a_few_stalls_do_not_raise_the_lookahead():
                    max_chunks=len(delays)).run()
     assert stats.lookahead_s == pytest.approx(BIN_S / 4)  # the floor, not a whole chunk
     assert stats.n_late == 5
+
+
+class AffinityProbeSink(MemorySink):
+    """Records, from inside the loop, the CPUs the loop's thread may run on."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpus = []
+
+    def write_chunk(self, chunk):
+        super().write_chunk(chunk)
+        self.cpus.append(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux affinity API")
+def test_cpu_pins_the_loop_thread_and_is_restored():
+    before = os.sched_getaffinity(0)
+    cpu = max(before)
+    sink = AffinityProbeSink()
+    engine = Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, cpu=cpu)
+    assert engine.run().n_chunks == 3
+    assert engine.cpu_pinned and sink.cpus == [{cpu}] * 3
+    assert os.sched_getaffinity(0) == before  # the caller's thread got its CPUs back
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux affinity API")
+def test_cpu_that_does_not_exist_streams_unpinned(caplog):
+    before = os.sched_getaffinity(0)
+    sink = AffinityProbeSink()
+    engine = Engine(tuning(), zeros(), [sink], ManualClock(), max_chunks=3, cpu=4096)
+    assert engine.run().n_chunks == 3
+    assert not engine.cpu_pinned and sink.cpus == [before] * 3
+    assert "not pinned" in caplog.text and "4096" in caplog.text
+
+
+def test_negative_cpu_is_a_config_error():
+    with pytest.raises(ConfigError, match="cpu"):
+        Engine(tuning(), zeros(), [], ManualClock(), cpu=-1)
