@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--behaviour", choices=["script", "replay"], default="script",
                         help="what drives the stream: the scripted centre-out user, or the "
                              "recorded velocity of the held-out test trials")
+    parser.add_argument("--profile", default="default",
+                        help="the stream profile `ldns-sim stream` runs with (name or TOML file)")
     parser.add_argument("--role", choices=["producer", "lsl", "zmq"], help=argparse.SUPPRESS)
     parser.add_argument("--arg", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -236,7 +238,8 @@ def main() -> None:
     stream = subprocess.Popen(
         [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
          "--condition", f"lsl:{behaviour}", "--duration", str(args.duration),
-         "--lsl-prefix", prefix, "--zmq", endpoint, "--record", f"{w}/session.nwb"],
+         "--lsl-prefix", prefix, "--zmq", endpoint, "--record", f"{w}/session.nwb",
+         "--profile", args.profile],
         env=ENV, stderr=open(f"{w}/stream.log", "w"))
     consumers = [
         subprocess.Popen(me + ["--role", "lsl", "--arg", prefix, str(args.duration),
