@@ -60,9 +60,16 @@ def main() -> None:
     print(f"{'total (sum of medians)':34s} {total:6.3f} ms")
 
 
-def profile_compiled(gen: StreamingGenerator, beh, args, tick) -> None:
-    from ldns_sim.nn.compiled_stream import latent_step
+def _decode_and_draw(gen: StreamingGenerator, z: np.ndarray, tick, t: float) -> None:
+    """The parts after the latent step, the same on both backends: decoder, spike history."""
+    rates = gen._np_decoder(z[0] * gen._np_std + gen._np_mean)
+    t = tick("decoder", t)
+    if gen._np_history is not None:
+        gen._np_history.step(rates, gen._generator)
+        tick("spike-history draw", t)
 
+
+def profile_compiled(gen: StreamingGenerator, beh, args, tick) -> None:
     sampler, rng = gen._np_sampler, gen._generator
     for _ in range(args.bins):
         time.sleep(args.sleep_ms / 1e3)
@@ -71,16 +78,9 @@ def profile_compiled(gen: StreamingGenerator, beh, args, tick) -> None:
         t = tick("input terms", t)
         z, ctx_noise = sampler._draw(rng)
         t = tick("torch.randn", t)
-        z = latent_step(z, sampler._step_noise, ctx_noise, in_pred, in_commit,
-                        *sampler._weights, sampler._mods, sampler._states, sampler._w_out,
-                        sampler._b_out, sampler._coef, sampler.n_batch, sampler._base.guided,
-                        sampler._guidance, sampler._clip, *sampler._ctx)
+        z = sampler._latent_step(z, ctx_noise, in_pred, in_commit)
         t = tick("latent step (one kernel call)", t)
-        rates = gen._np_decoder(z[0] * gen._np_std + gen._np_mean)
-        t = tick("decoder", t)
-        if gen._np_history is not None:
-            gen._np_history.step(rates, rng)
-            tick("spike-history draw", t)
+        _decode_and_draw(gen, z, tick, t)
 
 
 def profile_numpy(gen: StreamingGenerator, beh, args, tick) -> None:
@@ -101,11 +101,7 @@ def profile_numpy(gen: StreamingGenerator, beh, args, tick) -> None:
             t = tick(f"denoiser pass {k + 1} + DDIM update", t)
         stepper.commit(z, 0)
         t = tick("commit pass", t)
-        rates = gen._np_decoder(z[0] * gen._np_std + gen._np_mean)
-        t = tick("decoder", t)
-        if gen._np_history is not None:
-            gen._np_history.step(rates, rng)
-            tick("spike-history draw", t)
+        _decode_and_draw(gen, z, tick, t)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class CompiledAutoregressiveSampler:
         self._clip = np.float32(base.clip or 0.0)
         self._ctx = (np.float32(base.ctx_a), np.float32(base.ctx_b))
         self._no_ctx_noise = np.zeros((0, self.n_latents), np.float32)
-        self._in_pred = np.zeros((self.n_rows, stepper.b_in.shape[-1]), np.float32)
+        self._in_pred = np.zeros((self.n_rows, c), np.float32)
         self._in_commit = np.zeros_like(self._in_pred)
         self._step_noise = np.zeros((len(base.steps), self.n_batch, self.n_latents), np.float32)
 
@@ -84,11 +84,16 @@ class CompiledAutoregressiveSampler:
         np.add(in_pred, stepper.w_in_flag, out=self._in_commit)
         return in_pred, self._in_commit
 
-    def next_bin(self, behaviour: np.ndarray | None, generator: torch.Generator) -> np.ndarray:
-        """behaviour (B, n_beh) normalised float32, or None -> latents (B, Z) normalised."""
-        in_pred, in_commit = self._input_terms(behaviour)
-        z, ctx_noise = self._draw(generator)
+    def _latent_step(self, z: np.ndarray, ctx_noise: np.ndarray, in_pred: np.ndarray,
+                     in_commit: np.ndarray) -> np.ndarray:
+        """The kernel call: this bin's draws and input terms -> latents (B, Z); states move."""
         return latent_step(z, self._step_noise, ctx_noise, in_pred, in_commit, *self._weights,
                            self._mods, self._states, self._w_out, self._b_out, self._coef,
                            self.n_batch, self._base.guided, self._guidance, self._clip,
                            *self._ctx)
+
+    def next_bin(self, behaviour: np.ndarray | None, generator: torch.Generator) -> np.ndarray:
+        """behaviour (B, n_beh) normalised float32, or None -> latents (B, Z) normalised."""
+        in_pred, in_commit = self._input_terms(behaviour)
+        z, ctx_noise = self._draw(generator)
+        return self._latent_step(z, ctx_noise, in_pred, in_commit)

@@ -113,6 +113,19 @@ def _denoiser_pass(x, commit, r, k0, d_a, d_b, two_c, d, w_mix, b_mix, w_mlp_in,
 
 
 @njit(cache=True)
+def _input_rows(z, w_in_z, terms, n_batch):
+    """The input projection of latents z (B, Z) for every row: ``z W + terms`` (rows, C),
+    the B latents repeated for the guided rows."""
+    proj = np.dot(z, w_in_z)  # (B, C)
+    rows, c = terms.shape
+    x = np.empty((rows, c), dtype=np.float32)
+    for i in range(rows):
+        for k in range(c):
+            x[i, k] = proj[i % n_batch, k] + terms[i, k]
+    return x
+
+
+@njit(cache=True)
 def latent_step(z, step_noise, ctx_noise, in_pred, in_commit, w_in_z, k0, c_da, d_a, d_b,
                 two_c, d, w_mix, b_mix, w_mlp_in, b_mlp_in, w_mlp_out, b_mlp_out, mods,
                 states, w_out, b_out, coef, n_batch, guided, guidance, clip, ctx_a, ctx_b):
@@ -137,11 +150,7 @@ def latent_step(z, step_noise, ctx_noise, in_pred, in_commit, w_in_z, k0, c_da, 
     n_lat = z.shape[1]
     z = z.copy()
     for s in range(coef.shape[0]):
-        proj = np.dot(z, w_in_z)  # (B, C)
-        x = np.empty((rows, c), dtype=np.float32)
-        for i in range(rows):
-            for k in range(c):
-                x[i, k] = proj[i % n_batch, k] + in_pred[i, k]
+        x = _input_rows(z, w_in_z, in_pred, n_batch)
         eps_all = _denoiser_pass(x, False, r, k0, d_a, d_b, two_c, d, w_mix, b_mix, w_mlp_in,
                                  b_mlp_in, w_mlp_out, b_mlp_out, mods[s], states, w_out, b_out)
         for b in range(n_batch):
@@ -163,11 +172,7 @@ def latent_step(z, step_noise, ctx_noise, in_pred, in_commit, w_in_z, k0, c_da, 
         for b in range(n_batch):
             for j in range(n_lat):
                 context[b, j] = ctx_a * z[b, j] + ctx_b * ctx_noise[b, j]
-    proj = np.dot(context, w_in_z)
-    x = np.empty((rows, c), dtype=np.float32)
-    for i in range(rows):
-        for k in range(c):
-            x[i, k] = proj[i % n_batch, k] + in_commit[i, k]
+    x = _input_rows(context, w_in_z, in_commit, n_batch)
     _denoiser_pass(x, True, r, k0, d_a, d_b, two_c, d, w_mix, b_mix, w_mlp_in, b_mlp_in,
                    w_mlp_out, b_mlp_out, mods[coef.shape[0]], states, w_out, b_out)
     return z
