@@ -53,6 +53,14 @@ def _add_sink_options(p: argparse.ArgumentParser) -> None:
 
 GUIDANCE_HELP = ("classifier-free guidance weight (default: the model's; 1 = plain conditional, "
                  "larger = the behaviour followed more strongly)")
+CONTEXT_NOISE_HELP = ("diffusion timestep (0-999) at which each emitted latent is re-noised "
+                      "before the streaming sampler conditions on it (default: the model's; 0 = "
+                      "clean context; higher = less pull from its own past)")
+
+
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
+    p.add_argument("--context-noise", type=int, metavar="T", help=CONTEXT_NOISE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"denoising steps per bin (default {DEFAULT_STEPS}; see "
                         f"docs/benchmarks.md)")
-    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
+    _add_sampler_options(p)
     p.add_argument("--direction", type=float, metavar="DEG",
                    help="reach angle for a direction-conditioned model")
     _add_sink_options(p)
@@ -125,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "whole-window denoiser")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"denoising steps (default {DEFAULT_STEPS})")
-    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
+    _add_sampler_options(p)
     p.add_argument("--no-history", action="store_true",
                    help="Poisson observations instead of the spike-history model")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -141,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="DIR", help="write metrics.json, PNGs and index.html")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"denoising steps when sampling (default {DEFAULT_STEPS})")
-    p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
+    _add_sampler_options(p)
     p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 

@@ -69,7 +69,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     clock = LslClock()
     direction = None if args.direction is None else math.radians(args.direction)
     generator = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
-                                                           guidance=args.guidance),
+                                                           guidance=args.guidance,
+                                                           context_noise_t=args.context_noise),
                                    seed=args.seed,
                                    bins_per_chunk=_bins_per_chunk(args), direction_rad=direction)
     source = make_source(args.condition, velocity_scale=bundle.meta.velocity_scale,

@@ -145,7 +145,8 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
     if kind == "model":
         with clock("sampling"):
             sets, notes = sample_model(args.candidate, real, args.steps, seed,
-                                       guidance=args.guidance)
+                                       guidance=args.guidance,
+                                       context_noise_t=args.context_noise)
         return sets, real, {"candidate_kind": "model", **notes}
     with clock("load"):
         other = _compatible_behaviour(load_spike_data(path), real)
@@ -288,7 +289,8 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
 
 
 def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence,
-                 eta: float = 0.0, guidance: float | None = None
+                 eta: float = 0.0, guidance: float | None = None,
+                 context_noise_t: int | None = None
                  ) -> tuple[dict[str, SpikeData], dict[str, str]]:
     """Generate one trial per real trial with a model bundle, on that trial's conditions.
 
@@ -306,6 +308,9 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
         0: deterministic DDIM; 1 with ``n_steps = 1000``: ancestral DDPM.
     guidance
         Classifier-free guidance weight of the streaming sampler (None: the model's default).
+    context_noise_t
+        Noise level at which the streaming sampler's emitted latents enter its context (None:
+        the model's default).
 
     Returns
     -------
@@ -315,18 +320,22 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     """
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
+    from ldns_sim.simulator import SamplerSettings
     from ldns_sim.threads import one_thread
 
     bundle = load_bundle(resolve_model(model))
     behaviour, direction = _conditions(bundle, real, model)
     stream_seed, window_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(2))
+    settings = SamplerSettings(n_steps=n_steps, eta=eta, guidance=guidance,
+                               context_noise_t=context_noise_t)
     with one_thread():  # many small ops: thread pools only slow them (ldns_sim.threads)
-        sets = _sample_sets(bundle, real, behaviour, direction, n_steps, (stream_seed,
-                                                                         window_seed), eta,
-                            guidance)
+        sets = _sample_sets(bundle, real, behaviour, direction, settings,
+                            (stream_seed, window_seed))
+    cfg = bundle.denoiser.cfg
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
              "sampler": f"{n_steps} DDIM steps per bin (streamed), guidance "
-                        f"{bundle.denoiser.cfg.guidance if guidance is None else guidance:g}",
+                        f"{cfg.guidance if guidance is None else guidance:g}, context noise t "
+                        f"{cfg.context_noise_t if context_noise_t is None else context_noise_t}",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
                               "batch at the longest length, each trial cut to its own (exact: "
                               "the sampler is causal)"}
@@ -340,16 +349,16 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     return sets, notes
 
 
-def _sample_sets(bundle, real: SpikeData, behaviour, direction, n_steps: int,
-                 seeds: tuple[int, int], eta: float = 0.0, guidance: float | None = None
-                 ) -> dict[str, SpikeData]:
+def _sample_sets(bundle, real: SpikeData, behaviour, direction, settings,
+                 seeds: tuple[int, int]) -> dict[str, SpikeData]:
+    """``settings``: the streaming sampler's; the window sampler takes its steps and eta."""
     start = time.perf_counter()
-    sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, n_steps, seeds[0],
-                                          eta, guidance)}
+    sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, settings, seeds[0])}
     log.info("%s: %d trials in %.1f s", STREAMED, real.n_trials, time.perf_counter() - start)
     if bundle.window_denoiser is not None:
         start = time.perf_counter()
-        sets[WINDOW] = _sample_window(bundle, real, behaviour, direction, n_steps, seeds[1], eta)
+        sets[WINDOW] = _sample_window(bundle, real, behaviour, direction, settings.n_steps,
+                                      seeds[1], settings.eta)
         log.info("%s: %d trials in %.1f s", WINDOW, real.n_trials, time.perf_counter() - start)
     return sets
 
@@ -386,9 +395,9 @@ def _as_set(real: SpikeData, counts: list[np.ndarray], rates: list[np.ndarray], 
                    source=f"{name} sampled on {real.source}")
 
 
-def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
-                     eta: float = 0.0, guidance: float | None = None) -> SpikeData:
-    from ldns_sim.simulator import SamplerSettings, sample_trials
+def _sample_streamed(bundle, real: SpikeData, behaviour, direction, settings, seed: int
+                     ) -> SpikeData:
+    from ldns_sim.simulator import sample_trials
 
     lengths = _lengths(real)
     n_max = int(lengths.max())
@@ -397,8 +406,7 @@ def _sample_streamed(bundle, real: SpikeData, behaviour, direction, n_steps: int
         padded = np.stack([np.pad(b, ((0, n_max - len(b)), (0, 0)), mode="edge")
                            for b in behaviour])  # (n_trials, n_max, n_behaviour)
     gen = sample_trials(bundle, real.n_trials, n_max, padded, direction,
-                        SamplerSettings(n_steps=n_steps, eta=eta, mode="stream",
-                                        guidance=guidance), seed=seed)
+                        replace(settings, mode="stream"), seed=seed)
     return _as_set(real, [gen.counts[i, :n] for i, n in enumerate(lengths)],
                    [gen.rates[i, :n] for i, n in enumerate(lengths)], STREAMED)
 

@@ -103,7 +103,8 @@ def sample_to_file(bundle: ModelBundle, args) -> Path:
     behaviour, direction = choose_conditions(bundle, args.trials, n_bins, args.condition_from,
                                              args.adapter, args.direction, args.seed)
     settings = SamplerSettings(n_steps=args.steps, use_history=not args.no_history,
-                               mode=args.sampler, guidance=args.guidance)
+                               mode=args.sampler, guidance=args.guidance,
+                               context_noise_t=args.context_noise)
     try:
         gen = sample_trials(bundle, args.trials, n_bins, behaviour, direction, settings,
                             seed=args.seed)

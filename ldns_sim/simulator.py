@@ -82,8 +82,13 @@ def _counts(bundle: ModelBundle, rates: torch.Tensor, use_history: bool,
     return torch.poisson(rates, generator=generator)
 
 
-def check_guidance(bundle: ModelBundle, settings: SamplerSettings) -> None:
-    """A guidance weight other than 1 needs a model trained with behaviour dropout: one line."""
+def check_sampler_settings(bundle: ModelBundle, settings: SamplerSettings) -> None:
+    """One line for settings the model cannot take: a guidance weight other than 1 needs a
+    model trained with behaviour dropout; a context noise level is a diffusion timestep."""
+    n_timesteps = NoiseSchedule().n_steps
+    if settings.context_noise_t is not None and not 0 <= settings.context_noise_t < n_timesteps:
+        raise ConfigError(f"--context-noise {settings.context_noise_t}: expected a diffusion "
+                          f"timestep from 0 (clean context) to {n_timesteps - 1}")
     guidance = settings.guidance
     if guidance is not None and guidance != 1.0 and not bundle.denoiser.cfg.null_condition:
         raise ConfigError(f"--guidance {guidance:g}: model {bundle.meta.name!r} was trained "
@@ -111,7 +116,7 @@ def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
         raise ValueError("this model is conditioned on velocity: give behaviour to sample on")
     if meta.condition == "direction" and direction_rad is None:
         raise ValueError("this model is conditioned on direction: give directions to sample on")
-    check_guidance(bundle, settings)
+    check_sampler_settings(bundle, settings)
     generator = torch.Generator().manual_seed(seed)
     schedule = NoiseSchedule()
     out = {"counts": [], "rates": [], "latents": []}
@@ -177,7 +182,7 @@ class StreamingGenerator(ChunkGenerator):
                  seed: int = 0, bins_per_chunk: int = 1, direction_rad: float | None = None,
                  backend: str | None = None):
         meta = bundle.meta
-        check_guidance(bundle, settings)
+        check_sampler_settings(bundle, settings)
         self.bundle = bundle
         self.settings = settings
         self.bin_s = meta.bin_s

@@ -3,13 +3,16 @@ measured figures in docs/benchmarks.md).
 
     python scripts/build_pretrained.py tiny-synthetic
     python scripts/build_pretrained.py m1-velocity --from runs/m1-velocity [--guidance W]
+        [--context-noise T]
 
 ``tiny-synthetic`` trains in about a minute on synthetic cosine-tuned neurons driven by
 centre-out reach velocities; ``m1-velocity`` copies a bundle trained with
 ``ldns-sim train ../shared/data/m1_center_out_trialdata/center_out_data.mat --out runs/m1-velocity``
 (weights and config only, not the resumable training states). ``--guidance W`` records a
 sampling default chosen after training (on the validation trials: ``ldns-sim evaluate MODEL
---split val --guidance W``) in place of the training config's; the weights are unchanged.
+--split val --guidance W``) in place of the training config's; ``--context-noise T`` does
+the same for the streaming sampler's context noise level (``ldns-sim evaluate MODEL --split val
+--context-noise T``); the weights are unchanged.
 """
 
 from __future__ import annotations
@@ -42,14 +45,19 @@ def build_tiny(out: Path) -> None:
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
 
 
-def copy_bundle(src: Path, out: Path, guidance: float | None = None) -> None:
+def copy_bundle(src: Path, out: Path, guidance: float | None = None,
+                context_noise_t: int | None = None) -> None:
     bundle = load_bundle(src)  # verify before shipping
     out.mkdir(parents=True, exist_ok=True)
-    if guidance is None:
+    if guidance is None and context_noise_t is None:
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             shutil.copy2(src / name, out / name)
         return
-    denoiser = replace(bundle.meta.denoiser, guidance=guidance)
+    recorded = bundle.meta.denoiser
+    denoiser = replace(recorded,
+                       guidance=recorded.guidance if guidance is None else guidance,
+                       context_noise_t=(recorded.context_noise_t if context_noise_t is None
+                                        else context_noise_t))
     bundle.denoiser.cfg = denoiser
     save_bundle(replace(bundle, meta=bundle.meta.model_copy(update={"denoiser": denoiser})), out)
     if sha256_file(out / WEIGHTS_FILE) != sha256_file(src / WEIGHTS_FILE):
@@ -62,12 +70,14 @@ def main() -> None:
     parser.add_argument("--from", dest="src", help="trained bundle to ship (m1-velocity)")
     parser.add_argument("--guidance", type=float,
                         help="default guidance weight to record (chosen on the val split)")
+    parser.add_argument("--context-noise", type=int,
+                        help="default context noise level to record (chosen on the val split)")
     args = parser.parse_args()
     out = pretrained_dir() / args.name
     if args.name == "tiny-synthetic":
         build_tiny(out)
     else:
-        copy_bundle(Path(args.src), out, args.guidance)
+        copy_bundle(Path(args.src), out, args.guidance, args.context_noise)
     digest = sha256_file(out / WEIGHTS_FILE)
     (out / "SHA256SUMS").write_text(f"{digest}  {WEIGHTS_FILE}\n")
     load_bundle(out)

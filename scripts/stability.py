@@ -4,7 +4,8 @@ Runs the streaming generator (the exact object `ldns-sim stream` drives, same se
 for ``--minutes`` of simulated time as fast as it computes, driven by the scripted centre-out
 user (``--behaviour script``) or by the recorded velocity of the held-out test trials laid end
 to end and looped (``--behaviour replay``), and reports per minute: population firing rate,
-latent mean and std (normalised units), and pairwise spike-count correlation, beside the same
+latent mean and std (normalised units; pooled, and per latent: the RMS of the latents' block
+means and their mean within-block std), and pairwise spike-count correlation, beside the same
 statistics of the training data: the 5th-95th percentile range of 200 random 1-minute blocks of
 training bins, and for the latents of the training trials as the training pipeline encodes them
 for the diffusion model (``encode_trials`` over the trials laid end to end).
@@ -40,8 +41,17 @@ def block_stats(counts: np.ndarray, latents_norm: np.ndarray | None, bin_s: floa
     out = {"rate_hz": float(counts.mean() / bin_s),
            "mean_pair_corr": float(np.nanmean(pairs))}
     if latents_norm is not None:
-        out |= {"latent_mean": float(latents_norm.mean()), "latent_std": float(latents_norm.std())}
+        out |= latent_stats(latents_norm)
     return out
+
+
+def latent_stats(latents_norm: np.ndarray) -> dict:
+    """(n_bins, Z) normalised latents of a block -> pooled mean and std, and per latent: the
+    RMS over latents of each one's block mean (how far the block sits from the training
+    centre) and the mean over latents of each one's std within the block."""
+    return {"latent_mean": float(latents_norm.mean()), "latent_std": float(latents_norm.std()),
+            "latent_offset_rms": float(np.sqrt((latents_norm.mean(axis=0) ** 2).mean())),
+            "latent_within_std": float(latents_norm.std(axis=0).mean())}
 
 
 def _behaviour(kind: str, bundle, data):
@@ -77,12 +87,16 @@ def main() -> None:
     parser.add_argument("--behaviour", choices=["script", "replay"], default="script")
     parser.add_argument("--guidance", type=float, default=None,
                         help="guidance weight (default: the model's)")
+    parser.add_argument("--context-noise", type=int, default=None,
+                        help="context noise level (default: the model's)")
     args = parser.parse_args()
     use_one_thread()  # torch and BLAS, as `ldns-sim stream`
     bundle = load_bundle(resolve_model(args.model))
     bin_s = bundle.meta.bin_s
+    sampler_cfg = bundle.denoiser.cfg  # the defaults recorded in the model
     gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
-                                                     guidance=args.guidance), seed=0)
+                                                     guidance=args.guidance,
+                                                     context_noise_t=args.context_noise), seed=0)
     data = load_spike_data(args.data)
     velocity_at = _behaviour(args.behaviour, bundle, data)
     bins_per_minute = int(round(60 / bin_s))
@@ -107,18 +121,20 @@ def main() -> None:
     rng = np.random.default_rng(0)
     blocks = [block_stats(flat[i:i + bins_per_minute], None, bin_s)
               for i in rng.integers(0, len(flat) - bins_per_minute, size=200)]
-    blocks_z = [{"latent_mean": float(flat_latents[i:i + bins_per_minute].mean()),
-                 "latent_std": float(flat_latents[i:i + bins_per_minute].std())}
+    blocks_z = [latent_stats(flat_latents[i:i + bins_per_minute])
                 for i in rng.integers(0, len(flat_latents) - bins_per_minute, size=200)]
     ref = {k: [float(np.percentile([b[k] for b in blocks], q)) for q in (5, 50, 95)]
            for k in ("rate_hz", "mean_pair_corr")}
     ref |= {k: [float(np.percentile([b[k] for b in blocks_z], q)) for q in (5, 50, 95)]
-            for k in ("latent_mean", "latent_std")}
+            for k in blocks_z[0]}
     drift = {k: float(np.polyfit(np.arange(n_minutes), [m[k] for m in minutes], 1)[0])
              for k in minutes[0]}
     inside = {k: int(sum(ref[k][0] <= m[k] <= ref[k][2] for m in minutes)) for k in ref}
     report = {"model": args.model, "behaviour": args.behaviour,
-              "guidance": gen.settings.guidance, "minutes": n_minutes, "steps": args.steps,
+              "guidance": sampler_cfg.guidance if args.guidance is None else args.guidance,
+              "context_noise_t": (sampler_cfg.context_noise_t if args.context_noise is None
+                                  else args.context_noise), "minutes": n_minutes,
+              "steps": args.steps,
               "compute_seconds": compute_s, "per_minute": minutes,
               "training_per_minute_p5_p50_p95": ref, "drift_per_minute_slope": drift,
               "minutes_inside_training_p5_p95": inside}

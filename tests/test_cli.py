@@ -67,6 +67,15 @@ def test_guidance_on_a_model_without_behaviour_dropout_is_one_line_exit_2(model_
         assert "Traceback" not in result.stderr
 
 
+def test_context_noise_outside_the_schedule_is_one_line_exit_2(model_dir, tmp_path):
+    for args in (("stream", "--model", str(model_dir), "--duration", "1"),
+                 ("sample", str(model_dir), "--out", str(tmp_path / "s.npz"), "--trials", "2")):
+        result = run_cli(*args, "--context-noise", "1000")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "--context-noise 1000" in lines[-1], result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_joystick_without_gamepad_names_alternatives(model_dir):
     result = run_cli("stream", "--model", str(model_dir), "--condition", "joystick",
                      "--duration", "1", "--no-zmq", "--no-lsl")
@@ -98,6 +107,16 @@ def test_train_and_sample_from_the_command_line(tmp_path, data_npz):
         assert result.returncode == 0, result.stderr
         by_weight[weight] = np.stack(load_spike_data(samples).true_rates)
     assert np.abs(by_weight["1"] - by_weight["4"]).max() > 1e-4
+    # --context-noise reaches the sampler too
+    by_level = {}
+    for level in ("0", "500"):
+        samples = tmp_path / f"context{level}.npz"
+        result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
+                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", "1",
+                         "--context-noise", level)
+        assert result.returncode == 0, result.stderr
+        by_level[level] = np.stack(load_spike_data(samples).true_rates)
+    assert np.abs(by_level["0"] - by_level["500"]).max() > 1e-4
 
 
 @pytest.mark.realtime

@@ -144,7 +144,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     dcfg = cfg.diffusion
     seq_train, seq_val = train, val  # what the diffusion windows are cut from
-    if dcfg.concatenate_trials and cfg.condition != "direction":
+    streams_trials = dcfg.concatenate_trials and cfg.condition != "direction"
+    if streams_trials:
         seq_train, seq_val = laid_end_to_end(train), laid_end_to_end(val)
     _, d_beh, d_dir = _windows(seq_train, dcfg.window_bins, dcfg.stride_bins)
     _, v_beh, v_dir = _windows(seq_val, dcfg.window_bins, dcfg.window_bins)
@@ -171,7 +172,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                               use_direction=cfg.condition == "direction",
                               min_decay_per_bin=4.0 / dcfg.window_bins if causal else 0.0,
                               null_condition=null, guidance=dcfg.guidance if null else 1.0,
-                              context_noise_t=dcfg.context_noise_t if causal else 0)
+                              context_noise_t=dcfg.context_noise_t
+                              if causal and streams_trials else 0)
 
     denoiser, rep = fit_denoiser(dcfg, denoiser_cfg(True), norm(z_train), train_b, train_d,
                                  val_set, stage_generator(cfg.seed, 1), dist,

@@ -57,3 +57,18 @@ def test_stage_generators_differ_by_stage_and_seed():
     draws = {(s, k): torch.rand(3, generator=stage_generator(s, k)) for s in (0, 1) for k in (0, 1)}
     assert len({tuple(v.tolist()) for v in draws.values()}) == 4
     assert torch.equal(torch.rand(3, generator=stage_generator(0, 1)), draws[(0, 1)])
+
+
+def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path):
+    """Velocity models (windows across trial junctions, streamed) record the default context
+    noise; direction models (one trial per window) record a clean context."""
+    from dataclasses import replace
+
+    from ldns_sim.train.config import DiffusionTrain
+
+    assert DiffusionTrain().context_noise_t > 0
+    velocity = train_model(data, tmp_path / "v", _cfg(), show_progress=False)
+    assert velocity.denoiser.cfg.context_noise_t == DiffusionTrain().context_noise_t
+    direction = train_model(data, tmp_path / "d", replace(_cfg(), condition="direction"),
+                            show_progress=False)
+    assert direction.denoiser.cfg.context_noise_t == 0
