@@ -119,7 +119,10 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         """Identifies a stage's inputs: a saved state with another tag is not resumed."""
         return hashlib.sha256(f"{fingerprint}|{cfg.seed}|{parts}".encode()).hexdigest()
 
-    ae_tag = stage_tag(asdict(cfg.ae))
+    # the condition decides whether the autoencoder trains with the velocity read-out (another
+    # set of saved parameters), so it is part of the autoencoder's inputs
+    with_readout = cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0
+    ae_tag = stage_tag(asdict(cfg.ae), with_readout)
     diffusion_tag = stage_tag(asdict(cfg.ae), asdict(cfg.diffusion), cfg.condition,
                               LATENT_ENCODING)
 
@@ -135,7 +138,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
         scale = torch.as_tensor(flat.std(axis=0), dtype=torch.float32).clamp_min(1e-6)
         velocity_scale = float(np.percentile(np.linalg.norm(flat, axis=1), 95))
     ae_readout_target = None
-    if cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0:
+    if with_readout:
         ae_readout_target = (ae_beh / scale).transpose(1, 2)  # (W, B, L)
     ae, report = fit_autoencoder(cfg.ae, ae_counts, val_counts, stage_generator(cfg.seed, 0), dist,
                                  ckpt / "autoencoder.pt", show_progress, ae_tag,

@@ -61,7 +61,9 @@ def test_stage_generators_differ_by_stage_and_seed():
 
 def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path):
     """Velocity models (windows across trial junctions, streamed) record the default context
-    noise; direction models (one trial per window) record a clean context."""
+    noise; direction models (one trial per window) record a clean context. The direction run
+    goes to the velocity run's folder: its autoencoder (no velocity read-out) must not resume
+    from the velocity run's state (it has the read-out's parameters too)."""
     from dataclasses import replace
 
     from ldns_sim.train.config import DiffusionTrain
@@ -69,6 +71,6 @@ def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path)
     assert DiffusionTrain().context_noise_t > 0
     velocity = train_model(data, tmp_path / "v", _cfg(), show_progress=False)
     assert velocity.denoiser.cfg.context_noise_t == DiffusionTrain().context_noise_t
-    direction = train_model(data, tmp_path / "d", replace(_cfg(), condition="direction"),
+    direction = train_model(data, tmp_path / "v", replace(_cfg(), condition="direction"),
                             show_progress=False)
     assert direction.denoiser.cfg.context_noise_t == 0
