@@ -55,4 +55,7 @@ def card_summary(path: Path) -> str:
         f"latents: {meta['ae']['n_latents']}  condition: {meta['condition']} "
         f"{tuple(meta.get('behaviour_names', ()))}  sha256: {meta['weights_sha256'][:16]}..."
     )
+    denoiser = meta["denoiser"]
+    lines.append(f"sampling defaults: guidance {denoiser.get('guidance', 1.0):g}  context noise "
+                 f"t {denoiser.get('context_noise_t', 0)}")
     return "\n\n".join(lines)

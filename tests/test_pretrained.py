@@ -46,3 +46,4 @@ def test_models_and_info_commands():
     info = subprocess.run([sys.executable, "-m", "ldns_sim", "info", DEFAULT_MODEL],
                           capture_output=True, text=True, timeout=60)
     assert info.returncode == 0 and "neurons: 84" in info.stdout and "sha256" in info.stdout
+    assert "guidance 1.5  context noise t 300" in info.stdout
