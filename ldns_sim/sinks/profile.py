@@ -46,7 +46,7 @@ class ZmqProfile(_Section):
     endpoint: str = "tcp://127.0.0.1:5556"
     bind_any: bool = False
     sndhwm: int = Field(1000, gt=0)
-    meta_interval_s: float = Field(1.0, gt=0)
+    meta_interval_s: float = Field(60.0, gt=0)
 
 
 class RecordProfile(_Section):

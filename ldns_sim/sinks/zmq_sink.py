@@ -107,7 +107,7 @@ class ZmqSink(Sink):
     name = "zmq"
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5556", bind_any: bool = False,
-                 sndhwm: int = 1000, meta_interval_s: float = 1.0) -> None:
+                 sndhwm: int = 1000, meta_interval_s: float = 60.0) -> None:
         check_endpoint(endpoint, bind_any)
         self.endpoint = endpoint
         self.sndhwm = sndhwm
