@@ -46,11 +46,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ldns_sim.core import SpikeData
 from ldns_sim.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # the simulator imports torch: loaded only when a model is sampled
+    from ldns_sim.simulator import SamplerSettings
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +353,7 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     return sets, notes
 
 
-def _sample_sets(bundle, real: SpikeData, behaviour, direction, settings,
+def _sample_sets(bundle, real: SpikeData, behaviour, direction, settings: SamplerSettings,
                  seeds: tuple[int, int]) -> dict[str, SpikeData]:
     """``settings``: the streaming sampler's; the window sampler takes its steps and eta."""
     start = time.perf_counter()
@@ -395,8 +399,8 @@ def _as_set(real: SpikeData, counts: list[np.ndarray], rates: list[np.ndarray], 
                    source=f"{name} sampled on {real.source}")
 
 
-def _sample_streamed(bundle, real: SpikeData, behaviour, direction, settings, seed: int
-                     ) -> SpikeData:
+def _sample_streamed(bundle, real: SpikeData, behaviour, direction,
+                     settings: SamplerSettings, seed: int) -> SpikeData:
     from ldns_sim.simulator import sample_trials
 
     lengths = _lengths(real)
