@@ -324,7 +324,7 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     """
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
-    from ldns_sim.simulator import SamplerSettings
+    from ldns_sim.simulator import SamplerSettings, with_model_defaults
     from ldns_sim.threads import one_thread
 
     bundle = load_bundle(resolve_model(model))
@@ -335,11 +335,10 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     with one_thread():  # many small ops: thread pools only slow them (ldns_sim.threads)
         sets = _sample_sets(bundle, real, behaviour, direction, settings,
                             (stream_seed, window_seed))
-    cfg = bundle.denoiser.cfg
+    used = with_model_defaults(bundle, settings)
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
              "sampler": f"{n_steps} DDIM steps per bin (streamed), guidance "
-                        f"{cfg.guidance if guidance is None else guidance:g}, context noise t "
-                        f"{cfg.context_noise_t if context_noise_t is None else context_noise_t}",
+                        f"{used.guidance:g}, context noise t {used.context_noise_t}",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
                               "batch at the longest length, each trial cut to its own (exact: "
                               "the sampler is causal)"}

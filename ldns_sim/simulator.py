@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -94,6 +94,15 @@ def check_sampler_settings(bundle: ModelBundle, settings: SamplerSettings) -> No
         raise ConfigError(f"--guidance {guidance:g}: model {bundle.meta.name!r} was trained "
                           f"without behaviour dropout, so it cannot be guided; leave "
                           f"--guidance out (or give 1)")
+
+
+def with_model_defaults(bundle: ModelBundle, settings: SamplerSettings) -> SamplerSettings:
+    """``settings`` with the guidance and context noise recorded in the model where unset."""
+    cfg = bundle.denoiser.cfg
+    return replace(settings,
+                   guidance=cfg.guidance if settings.guidance is None else settings.guidance,
+                   context_noise_t=(cfg.context_noise_t if settings.context_noise_t is None
+                                    else settings.context_noise_t))
 
 
 @torch.no_grad()

@@ -5,7 +5,12 @@ import pytest
 
 from ldns_sim.bundle import load_bundle
 from ldns_sim.pretrained import resolve_model
-from ldns_sim.simulator import SamplerSettings, StreamingGenerator, sample_trials
+from ldns_sim.simulator import (
+    SamplerSettings,
+    StreamingGenerator,
+    sample_trials,
+    with_model_defaults,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +51,12 @@ def test_streamed_bins_equal_offline_stream_sampler_statistics(bundle):
     offline = sample_trials(bundle, 64, 30, behaviour=behaviour, seed=0)
     live = np.concatenate([c.counts for c in _run(bundle, 0, np.zeros((30 * 16, 2), np.float32))])
     assert offline.counts.mean() == pytest.approx(live.mean(), rel=0.25)
+
+
+def test_unset_sampler_settings_take_the_models_recorded_defaults(bundle):
+    cfg = bundle.denoiser.cfg
+    used = with_model_defaults(bundle, SamplerSettings(n_steps=3))
+    assert (used.guidance, used.context_noise_t, used.n_steps) == (cfg.guidance,
+                                                                   cfg.context_noise_t, 3)
+    given = with_model_defaults(bundle, SamplerSettings(guidance=1.0, context_noise_t=0))
+    assert (given.guidance, given.context_noise_t) == (1.0, 0)
