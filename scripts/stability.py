@@ -27,7 +27,7 @@ from ldns_sim.core import DEFAULT_STEPS
 from ldns_sim.data.load import load_spike_data
 from ldns_sim.data.windows import laid_end_to_end
 from ldns_sim.pretrained import resolve_model
-from ldns_sim.simulator import SamplerSettings, StreamingGenerator
+from ldns_sim.simulator import SamplerSettings, StreamingGenerator, with_model_defaults
 from ldns_sim.sources.script_source import ScriptedCenterOut
 from ldns_sim.threads import use_one_thread
 from ldns_sim.train.pipeline import encode_trials
@@ -90,13 +90,14 @@ def main() -> None:
     parser.add_argument("--context-noise", type=int, default=None,
                         help="context noise level (default: the model's)")
     args = parser.parse_args()
+    if int(args.minutes) < 2:
+        parser.error(f"--minutes {args.minutes:g}: at least 2 (the drift is a slope over minutes)")
     use_one_thread()  # torch and BLAS, as `ldns-sim stream`
     bundle = load_bundle(resolve_model(args.model))
     bin_s = bundle.meta.bin_s
-    sampler_cfg = bundle.denoiser.cfg  # the defaults recorded in the model
-    gen = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
-                                                     guidance=args.guidance,
-                                                     context_noise_t=args.context_noise), seed=0)
+    settings = with_model_defaults(bundle, SamplerSettings(
+        n_steps=args.steps, guidance=args.guidance, context_noise_t=args.context_noise))
+    gen = StreamingGenerator(bundle, settings, seed=0)
     data = load_spike_data(args.data)
     velocity_at = _behaviour(args.behaviour, bundle, data)
     bins_per_minute = int(round(60 / bin_s))
@@ -131,10 +132,8 @@ def main() -> None:
              for k in minutes[0]}
     inside = {k: int(sum(ref[k][0] <= m[k] <= ref[k][2] for m in minutes)) for k in ref}
     report = {"model": args.model, "behaviour": args.behaviour,
-              "guidance": sampler_cfg.guidance if args.guidance is None else args.guidance,
-              "context_noise_t": (sampler_cfg.context_noise_t if args.context_noise is None
-                                  else args.context_noise), "minutes": n_minutes,
-              "steps": args.steps,
+              "guidance": settings.guidance, "context_noise_t": settings.context_noise_t,
+              "minutes": n_minutes, "steps": args.steps,
               "compute_seconds": compute_s, "per_minute": minutes,
               "training_per_minute_p5_p50_p95": ref, "drift_per_minute_slope": drift,
               "minutes_inside_training_p5_p95": inside}
