@@ -145,8 +145,8 @@ class Engine:
         the process's, restored when the last such engine ends; ``None``: left alone.
     cpu
         Pin the loop's thread to this CPU (``os.sched_setaffinity``), restored when the loop
-        ends; ``None``: the OS places it. A CPU that takes fewer interrupts stalls the loop
-        less (docs/benchmarks.md 2.2). Refused (no such CPU, not Linux): a warning, unpinned.
+        ends; ``None``: the OS places it (docs/benchmarks.md 2.1). Refused (no such CPU, not
+        Linux): a warning, unpinned.
 
     Notes
     -----

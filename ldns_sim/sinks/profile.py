@@ -80,7 +80,9 @@ class EngineProfile(_Section):
     (a full collection over them takes ~100 ms)."""
     cpu: int | None = Field(None, ge=0)
     """Pin the engine thread to this CPU (Linux); unset: the OS places it. On the 2-core VM
-    of docs/benchmarks.md (2.2) CPU 1, which takes fewer interrupts, stalled the loop less."""
+    of docs/benchmarks.md (2.1) one 10-minute run pinned to CPU 1 had 25 late chunks against
+    46 unpinned; most of those came from the ZMQ meta repeat found later, so the gain of
+    pinning by itself is not established."""
     gil_switch_ms: float | None = Field(0.5, gt=0, le=100)
     """GIL switch interval while streaming (Python's default: 5 ms, which a helper thread
     running Python code can add to the engine's wake-up); unset: left at the default."""

@@ -98,9 +98,9 @@ class DiffusionTrain:
     at 300 it follows the real latents (0.17 SD) and the real rate. M1 val trials, velocity
     model, w = 1.5, 0 / 300 / 400 / 500: count KL 0.0086 / 0.0080 / 0.0098 / 0.0089, correlation
     RMSE 0.031 / 0.032 / 0.032 / 0.033, rate RMSE 1.02 / 0.69 / 0.68 / 0.67 Hz, decode R^2
-    0.57 / 0.62 / 0.62 / 0.63 (docs/benchmarks.md 2.3). Direction models, whose windows are
-    single trials, record 0: on val 200 and 400 raised their count KL from 0.033 to 0.064 and
-    0.157."""
+    0.57 / 0.62 / 0.62 / 0.63 (docs/benchmarks.md 1.2; the long streams: 2.3). Direction
+    models, whose windows are single trials, record 0: on val 200 and 400 raised their count KL
+    from 0.033 to 0.064 and 0.157."""
 
 
 @dataclass(frozen=True)
