@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from ldns_sim.core import DEFAULT_STEPS
+from ldns_sim.core import DEFAULT_STEPS, STEP_SPACINGS
 from ldns_sim.errors import ConfigError, LdnsSimError
 
 log = logging.getLogger("ldns_sim")
@@ -56,11 +56,16 @@ GUIDANCE_HELP = ("classifier-free guidance weight (default: the model's; 1 = pla
 CONTEXT_NOISE_HELP = ("diffusion timestep (0-999) at which each emitted latent is re-noised "
                       "before the streaming sampler conditions on it (default: the model's; 0 = "
                       "clean context; higher = less pull from its own past)")
+STEP_SPACING_HELP = ("where the denoising steps sit among the 1000 training timesteps: trailing "
+                     "(default; 999, 749, 499, 249 for 4 steps) or leading (750, 500, 250, 0; "
+                     "what ldns-sim did before 2026-12-05)")
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--context-noise", type=int, metavar="T", help=CONTEXT_NOISE_HELP)
+    p.add_argument("--step-spacing", choices=STEP_SPACINGS, default="trailing",
+                   help=STEP_SPACING_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:

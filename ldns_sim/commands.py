@@ -70,7 +70,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     direction = None if args.direction is None else math.radians(args.direction)
     generator = StreamingGenerator(bundle, SamplerSettings(n_steps=args.steps,
                                                            guidance=args.guidance,
-                                                           context_noise_t=args.context_noise),
+                                                           context_noise_t=args.context_noise,
+                                                           step_spacing=args.step_spacing),
                                    seed=args.seed,
                                    bins_per_chunk=_bins_per_chunk(args), direction_rad=direction)
     source = make_source(args.condition, velocity_scale=bundle.meta.velocity_scale,

@@ -20,7 +20,12 @@ DEFAULT_STEPS = 4
 """Denoising steps per bin of the commands (stream, sample, evaluate, bench, closed-loop).
 On the M1 validation trials 4 steps sampled as well as 5 (population-count KL 0.0086 vs 0.0088,
 correlation RMSE 0.031 vs 0.030, decoding R² 0.57 vs 0.55), and 5 as well as 10 to 1000
-(docs/benchmarks.md 1.2), with 5 denoiser passes per bin instead of 6 (3 steps: KL 0.016)."""
+(docs/benchmarks.md 1.2), with 5 denoiser passes per bin instead of 6 (3 steps: KL 0.016).
+Those figures are with the "leading" step spacing of sessions 1-5; see ``STEP_SPACINGS``."""
+
+STEP_SPACINGS = ("trailing", "leading")
+"""How a few-step sampler places its steps among the training timesteps, default first
+(``NoiseSchedule.sampling_timesteps``)."""
 
 @dataclass(frozen=True)
 class SpikeData:

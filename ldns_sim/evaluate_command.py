@@ -150,7 +150,8 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
         with clock("sampling"):
             sets, notes = sample_model(args.candidate, real, args.steps, seed,
                                        guidance=args.guidance,
-                                       context_noise_t=args.context_noise)
+                                       context_noise_t=args.context_noise,
+                                       step_spacing=args.step_spacing)
         return sets, real, {"candidate_kind": "model", **notes}
     with clock("load"):
         other = _compatible_behaviour(load_spike_data(path), real)
@@ -294,7 +295,7 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
 
 def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence,
                  eta: float = 0.0, guidance: float | None = None,
-                 context_noise_t: int | None = None
+                 context_noise_t: int | None = None, step_spacing: str = "trailing"
                  ) -> tuple[dict[str, SpikeData], dict[str, str]]:
     """Generate one trial per real trial with a model bundle, on that trial's conditions.
 
@@ -315,6 +316,8 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     context_noise_t
         Noise level at which the streaming sampler's emitted latents enter its context (None:
         the model's default).
+    step_spacing
+        Where the steps sit among the training timesteps (``NoiseSchedule.sampling_timesteps``).
 
     Returns
     -------
@@ -331,14 +334,14 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     behaviour, direction = _conditions(bundle, real, model)
     stream_seed, window_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(2))
     settings = SamplerSettings(n_steps=n_steps, eta=eta, guidance=guidance,
-                               context_noise_t=context_noise_t)
+                               context_noise_t=context_noise_t, step_spacing=step_spacing)
     with one_thread():  # many small ops: thread pools only slow them (ldns_sim.threads)
         sets = _sample_sets(bundle, real, behaviour, direction, settings,
                             (stream_seed, window_seed))
     used = with_model_defaults(bundle, settings)
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
-             "sampler": f"{n_steps} DDIM steps per bin (streamed), guidance "
-                        f"{used.guidance:g}, context noise t {used.context_noise_t}",
+             "sampler": f"{n_steps} DDIM steps per bin ({step_spacing} spacing; streamed), "
+                        f"guidance {used.guidance:g}, context noise t {used.context_noise_t}",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
                               "batch at the longest length, each trial cut to its own (exact: "
                               "the sampler is causal)"}
@@ -354,14 +357,15 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
 
 def _sample_sets(bundle, real: SpikeData, behaviour, direction, settings: SamplerSettings,
                  seeds: tuple[int, int]) -> dict[str, SpikeData]:
-    """``settings``: the streaming sampler's; the window sampler takes its steps and eta."""
+    """``settings``: the streaming sampler's; the window sampler takes its steps, eta and
+    step spacing."""
     start = time.perf_counter()
     sets = {STREAMED: _sample_streamed(bundle, real, behaviour, direction, settings, seeds[0])}
     log.info("%s: %d trials in %.1f s", STREAMED, real.n_trials, time.perf_counter() - start)
     if bundle.window_denoiser is not None:
         start = time.perf_counter()
         sets[WINDOW] = _sample_window(bundle, real, behaviour, direction, settings.n_steps,
-                                      seeds[1], settings.eta)
+                                      seeds[1], settings.eta, settings.step_spacing)
         log.info("%s: %d trials in %.1f s", WINDOW, real.n_trials, time.perf_counter() - start)
     return sets
 
@@ -415,14 +419,13 @@ def _sample_streamed(bundle, real: SpikeData, behaviour, direction,
 
 
 def _sample_window(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
-                   eta: float = 0.0
-                   ) -> SpikeData:
+                   eta: float = 0.0, step_spacing: str = "trailing") -> SpikeData:
     from ldns_sim.simulator import SamplerSettings, sample_trials
 
     lengths = _lengths(real)
     counts: list[np.ndarray] = [np.empty(0)] * real.n_trials
     rates: list[np.ndarray] = [np.empty(0)] * real.n_trials
-    settings = SamplerSettings(n_steps=n_steps, eta=eta, mode="window")
+    settings = SamplerSettings(n_steps=n_steps, eta=eta, mode="window", step_spacing=step_spacing)
     for k, n_bins in enumerate(np.unique(lengths)):
         idx = np.flatnonzero(lengths == n_bins)
         beh = None if behaviour is None else np.stack([behaviour[i] for i in idx])

@@ -104,7 +104,8 @@ def sample_to_file(bundle: ModelBundle, args) -> Path:
                                              args.adapter, args.direction, args.seed)
     settings = SamplerSettings(n_steps=args.steps, use_history=not args.no_history,
                                mode=args.sampler, guidance=args.guidance,
-                               context_noise_t=args.context_noise)
+                               context_noise_t=args.context_noise,
+                               step_spacing=args.step_spacing)
     try:
         gen = sample_trials(bundle, args.trials, n_bins, behaviour, direction, settings,
                             seed=args.seed)

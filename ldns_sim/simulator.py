@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ldns_sim.bundle import ModelBundle
-from ldns_sim.core import Chunk, ChunkGenerator
+from ldns_sim.core import STEP_SPACINGS, Chunk, ChunkGenerator
 from ldns_sim.diffusion.autoregressive import AutoregressiveSampler
 from ldns_sim.diffusion.numpy_autoregressive import NumpyAutoregressiveSampler
 from ldns_sim.diffusion.sampler import sample_loop
@@ -56,6 +56,9 @@ class SamplerSettings:
     """Classifier-free guidance weight (streaming sampler); None: the model's default."""
     context_noise_t: int | None = None
     """Context noise level (streaming sampler); None: the model's default."""
+    step_spacing: str = "trailing"
+    """Where the steps sit among the 1000 training timesteps: 'trailing' (999, 749, 499, 249
+    for 4 steps) or 'leading' (750, 500, 250, 0; sessions 1-5). See docs/benchmarks.md 1.2."""
     mode: str = "stream"
     """'stream': causal denoiser, bin by bin (what `ldns-sim stream` emits);
     'window': the published bidirectional whole-window denoiser."""
@@ -89,6 +92,9 @@ def check_sampler_settings(bundle: ModelBundle, settings: SamplerSettings) -> No
     if settings.context_noise_t is not None and not 0 <= settings.context_noise_t < n_timesteps:
         raise ConfigError(f"--context-noise {settings.context_noise_t}: expected a diffusion "
                           f"timestep from 0 (clean context) to {n_timesteps - 1}")
+    if settings.step_spacing not in STEP_SPACINGS:
+        raise ConfigError(f"--step-spacing {settings.step_spacing}: expected one of "
+                          f"{', '.join(STEP_SPACINGS)}")
     guidance = settings.guidance
     if guidance is not None and guidance != 1.0 and not bundle.denoiser.cfg.null_condition:
         raise ConfigError(f"--guidance {guidance:g}: model {bundle.meta.name!r} was trained "
@@ -153,7 +159,8 @@ def _sample_latents(bundle, schedule, settings, n, n_bins, beh, direction, gener
         sampler = AutoregressiveSampler(bundle.denoiser, schedule, settings.n_steps, settings.eta,
                                         settings.clip, n_batch=n, direction=direction,
                                         guidance=settings.guidance,
-                                        context_t=settings.context_noise_t)
+                                        context_t=settings.context_noise_t,
+                                        spacing=settings.step_spacing)
         return sampler.sample(n_bins, beh, generator)
     if settings.mode != "window":
         raise ValueError(f"unknown sampler mode {settings.mode!r}; expected stream or window")
@@ -167,7 +174,7 @@ def _sample_latents(bundle, schedule, settings, n, n_bins, beh, direction, gener
         return model(z, torch.full((n,), t), beh, direction)
 
     return sample_loop(schedule, predict, z_T, settings.n_steps, settings.eta, generator,
-                       settings.clip)
+                       settings.clip, settings.step_spacing)
 
 
 class StreamingGenerator(ChunkGenerator):
@@ -205,7 +212,8 @@ class StreamingGenerator(ChunkGenerator):
             direction = direction_features(np.array([direction_rad or 0.0]), 1)
         self._sampler = AutoregressiveSampler(bundle.denoiser, NoiseSchedule(), settings.n_steps,
                                               settings.eta, settings.clip, 1, direction,
-                                              settings.guidance, settings.context_noise_t)
+                                              settings.guidance, settings.context_noise_t,
+                                              settings.step_spacing)
         self._history = bundle.history if settings.use_history else None
         self._buffer = None if self._history is None else self._history.initial_buffer(1)
         self._inv_scale = (1.0 / bundle.behaviour_scale).unsqueeze(0)  # (1, n_beh)

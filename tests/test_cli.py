@@ -113,6 +113,16 @@ def test_train_and_sample_from_the_command_line(tmp_path, data_npz):
         assert result.returncode == 0, result.stderr
         by_level[level] = np.stack(load_spike_data(samples).true_rates)
     assert np.abs(by_level["0"] - by_level["500"]).max() > 1e-4
+    # and --step-spacing
+    by_spacing = {}
+    for spacing in ("trailing", "leading"):
+        samples = tmp_path / f"spacing_{spacing}.npz"
+        result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
+                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", "1",
+                         "--step-spacing", spacing)
+        assert result.returncode == 0, result.stderr
+        by_spacing[spacing] = np.stack(load_spike_data(samples).true_rates)
+    assert np.abs(by_spacing["trailing"] - by_spacing["leading"]).max() > 1e-4
 
 
 @pytest.mark.realtime

@@ -42,15 +42,18 @@ class AutoregressiveSampler:
         Guidance weight; None: the model's default. Needs a model with ``null_condition``.
     context_t
         Context noise level; None: the model's default.
+    spacing
+        Where the ``n_steps`` steps sit among the training timesteps
+        (``NoiseSchedule.sampling_timesteps``).
     """
 
     def __init__(self, model: Denoiser, schedule: NoiseSchedule, n_steps: int = 10,
                  eta: float = 0.0, clip: float | None = 5.0, n_batch: int = 1,
                  direction: torch.Tensor | None = None, guidance: float | None = None,
-                 context_t: int | None = None):
+                 context_t: int | None = None, spacing: str = "trailing"):
         cfg = model.cfg
         self.schedule = schedule
-        self.timesteps = schedule.sampling_timesteps(n_steps)
+        self.timesteps = schedule.sampling_timesteps(n_steps, spacing)
         self.eta = eta
         self.clip = clip
         self.n_batch = n_batch

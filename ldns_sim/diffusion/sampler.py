@@ -50,13 +50,13 @@ def ddpm_step(schedule: NoiseSchedule, z_t, eps, t: int, generator, clip=None):
 
 def sample_loop(schedule: NoiseSchedule, predict: NoisePredictor, z_T: torch.Tensor,
                 n_steps: int, eta: float, generator: torch.Generator | None,
-                clip: float | None = None) -> torch.Tensor:
+                clip: float | None = None, spacing: str = "trailing") -> torch.Tensor:
     """Run the reverse process from z_T over ``n_steps`` evenly spaced steps.
 
     ``n_steps = schedule.n_steps`` with ``eta = 1`` is full ancestral DDPM; fewer steps with
-    ``eta = 0`` is DDIM.
+    ``eta = 0`` is DDIM. ``spacing``: see ``NoiseSchedule.sampling_timesteps``.
     """
-    timesteps = schedule.sampling_timesteps(n_steps)
+    timesteps = schedule.sampling_timesteps(n_steps, spacing)
     z = z_T
     for i, t in enumerate(timesteps):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from ldns_sim.core import STEP_SPACINGS
 from ldns_sim.diffusion.sampler import ddim_step, ddpm_step, sample_loop
 from ldns_sim.diffusion.schedule import NoiseSchedule
 
@@ -33,11 +34,20 @@ def test_add_noise_matches_formula():
 
 def test_sampling_timesteps():
     s = NoiseSchedule()
-    assert s.sampling_timesteps(1000) == list(range(999, -1, -1))
-    ts = s.sampling_timesteps(10)
-    assert ts[0] == 900 and ts[-1] == 0 and len(ts) == 10
+    for spacing in STEP_SPACINGS:  # all steps: ancestral DDPM whatever the spacing
+        assert s.sampling_timesteps(1000, spacing) == list(range(999, -1, -1))
+    # trailing (the default): starts at the last training timestep, evenly spaced below it
+    assert s.sampling_timesteps(4) == [999, 749, 499, 249]
+    assert s.sampling_timesteps(10) == list(range(999, 0, -100))
+    # leading (sessions 1-5): ends at t = 0
+    assert s.sampling_timesteps(4, "leading") == [750, 500, 250, 0]
+    for n in (1, 3, 7, 333, 999):
+        ts = s.sampling_timesteps(n)
+        assert len(ts) == n and ts[0] == 999 and ts == sorted(set(ts), reverse=True)
     with pytest.raises(ValueError):
         s.sampling_timesteps(0)
+    with pytest.raises(ValueError, match="spacing"):
+        s.sampling_timesteps(4, "uniform")
 
 
 def _oracle(s: NoiseSchedule, mu: float):
