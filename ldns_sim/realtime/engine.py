@@ -21,17 +21,19 @@ Look-ahead ``L`` (the latency budget). A fixed ``lookahead_s`` is used as given.
 it adapts: ``L = max(floor, 1.5 * p95 of the newest 256 leads)``, where a chunk's lead is the
 time from its scheduled generation start to the end of generation: the generation latency
 plus the OS's delay in waking the engine (which dominates on a loaded machine at normal
-priority). The floor is ``min(bin_s / 4, 5 ms)`` when the loop's thread runs real-time
+priority). The floor is ``min(bin_s / 4, 6 ms)`` when the loop's thread runs real-time
 (``rt_priority`` granted), else ``bin_s / 4``. Warm-up latencies seed it when
 ``warmup_chunks > 0``. ``L`` is never more than one chunk (``n * bin_s``), because generation
 of a chunk starts only once the previous one is out. Each bin's condition is ``L`` old at the
 bin's end, so a small ``L`` is a fresh condition: a behaviour sample reaches the spikes
 within one bin (waiting for the next read) plus ``L``; ``Telemetry.condition_age_s`` reports
-the age of the last row's sample at emission. The 5 ms floor is the trade measured in
-``docs/benchmarks.md`` (2.2): with the engine thread real-time, leads above 5 ms were rare
-(0 to 5 per thousand chunks on a shared 2-core machine), at normal priority a quarter of
-them were; and every millisecond of look-ahead is a millisecond of condition-to-spikes
-latency, whose target leaves about 5 ms beyond the one-bin wait.
+the age of the last row's sample at emission. The floor is a trade measured in
+``docs/benchmarks.md`` (2.1, 2.2): with the engine thread real-time, leads above 5 ms were
+rare (0 to 5 per thousand chunks on a shared 2-core machine), at normal priority a quarter
+of them were; in the two quiet 10-minute streams of sessions 5 and 6 the longest generations
+were 5.5 and 4.9 ms, so a 5 ms floor left 3 and 1 chunks late, which 6 ms covers; and every
+millisecond of look-ahead is a millisecond of condition-to-spikes latency (at most one bin
+plus ``L``).
 
 Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
 ``rt_priority`` runs the loop's thread ``SCHED_FIFO`` (Linux, when allowed), so its wake-ups
@@ -43,7 +45,7 @@ model's hundreds of thousands (~100 ms here).
 ``gil_switch_s`` shortens the interval after which a thread waiting for the GIL asks the
 holder to let go (``sys.setswitchinterval``; Python's default is 5 ms): a helper thread of the
 process running Python code (a sink's writer, a condition reader) otherwise delays the engine's
-wake-up by up to 5 ms, as much as the whole look-ahead.
+wake-up by up to 5 ms, nearly the whole look-ahead.
 
 Late chunks. A chunk whose generation ends after ``t_end`` is emitted at once, counted and
 still stamped at its target times (the stream stays regular and gap-free for LSL consumers;
@@ -92,7 +94,7 @@ LOOKAHEAD_HEADROOM = 1.5
 LOOKAHEAD_QUANTILE = 0.95
 #: Adaptive look-ahead floor with a real-time engine thread (seconds; a quarter bin if less).
 #: At normal priority the floor is a quarter bin: OS wake-up delays of several ms are common.
-LOOKAHEAD_FLOOR_RT_S = 0.005
+LOOKAHEAD_FLOOR_RT_S = 0.006
 #: How often the offset between the LSL and the monotonic clock is measured again, seconds.
 OFFSET_INTERVAL_S = 10.0
 #: Engines streaming with the GC frozen (the freeze is process-wide: the last one lifts it).

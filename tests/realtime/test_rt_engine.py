@@ -451,7 +451,7 @@ def test_bad_rt_priority_is_a_config_error():
 
 @pytest.mark.parametrize("granted", [False, True])
 def test_lookahead_floor_depends_on_real_time_priority(monkeypatch, granted):
-    """50 ms bins: a quarter bin at normal priority, 5 ms with a real-time loop thread."""
+    """50 ms bins: a quarter bin at normal priority, 6 ms with a real-time loop thread."""
     monkeypatch.setattr(os, "sched_setscheduler", lambda *a: None, raising=False)
     monkeypatch.setattr(os, "sched_getscheduler", lambda pid: 0, raising=False)
     monkeypatch.setattr(os, "sched_getparam", lambda pid: None, raising=False)
@@ -460,7 +460,7 @@ def test_lookahead_floor_depends_on_real_time_priority(monkeypatch, granted):
     gen.bin_s = 0.05
     stats = Engine(gen, zeros(), [MemorySink()], clock, max_chunks=20,
                    rt_priority=10 if granted else None).run()
-    assert stats.lookahead_s == pytest.approx(0.005 if granted else 0.0125)
+    assert stats.lookahead_s == pytest.approx(0.006 if granted else 0.0125)
     assert stats.lead_max_s == pytest.approx(0.002) and stats.n_late == 0
     assert stats.lead_p99_s == pytest.approx(0.002)
 
