@@ -121,7 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = preset(args.preset)
     cfg = with_overrides(cfg, **{k: v for k, v in {
         "ae": {"epochs": args.epochs_ae} if args.epochs_ae else None,
-        "diffusion": {"epochs": args.epochs_diffusion} if args.epochs_diffusion else None,
+        "diffusion": {"epochs": args.epochs_diffusion, "direction_epochs": args.epochs_diffusion}
+        if args.epochs_diffusion else None,
     }.items() if v})
     if args.window_denoiser:
         cfg = with_overrides(cfg, diffusion={"train_window_denoiser": True})

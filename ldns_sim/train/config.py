@@ -63,6 +63,18 @@ class DiffusionTrain:
     Cut from single trials, every window began at or near a trial's start: the model learned
     the trial-time course and, streamed past one window, stayed in the late-trial regime
     (M1: latent mean -0.3, std 1.5 in a long stream)."""
+    direction_window_bins: int | None = 64
+    """Direction models: train the diffusion on one window per train trial, its first
+    ``direction_window_bins`` bins (shorter trials are left out), so that the empty context
+    every generated direction trial starts from means "trial start"; None: windows every
+    ``stride_bins`` from each trial, as for the other conditions (the recipe until session 6).
+    M1 val trials, 4 trailing steps, two training seeds each: population-count KL 0.019 /
+    0.026 and correlation RMSE 0.035 / 0.038 from trial starts, against 0.0094 / 0.028 and
+    0.046 / 0.050 with windows every 8 bins (PSTH-Poisson: 0.024 and 0.040;
+    docs/benchmarks.md 1.2)."""
+    direction_epochs: int = 1000
+    """Epochs of a direction model trained from trial starts: its ~170 windows (M1) make about
+    2,000 optimizer steps, as 150 epochs of the ~1,900 windows of a velocity model do."""
     batch_size: int = 128
     epochs: int = 150
     lr: float = 1e-3
@@ -148,7 +160,8 @@ def preset(name: str) -> TrainConfig:
             ae=replace(base.ae, n_latents=4, n_hidden=32, n_blocks=1, n_state=8, window_bins=16,
                        stride_bins=8, epochs=30, batch_size=32),
             diffusion=replace(base.diffusion, n_hidden=32, n_blocks=2, n_state=8, window_bins=16,
-                              stride_bins=8, epochs=30, batch_size=32),
+                              stride_bins=8, epochs=30, batch_size=32, direction_window_bins=16,
+                              direction_epochs=30),
             history=replace(base.history, iterations=30, n_history=3),
         )
     raise ValueError(f"unknown preset {name!r}; expected default, lorenz or tiny")

@@ -29,7 +29,7 @@ from ldns_sim.data.windows import cut_windows, laid_end_to_end, make_windows, wi
 from ldns_sim.errors import DataError
 from ldns_sim.nn.autoencoder import AutoEncoder, encode_stitched
 from ldns_sim.nn.denoiser import DenoiserConfig
-from ldns_sim.train.config import TrainConfig
+from ldns_sim.train.config import DiffusionTrain, TrainConfig
 from ldns_sim.train.fit_autoencoder import fit_autoencoder
 from ldns_sim.train.fit_diffusion import fit_denoiser
 from ldns_sim.train.fit_spike_history import fit_spike_history
@@ -83,6 +83,25 @@ def stage_generator(seed: int, stage: int) -> torch.Generator:
                                              .generate_state(1, np.uint64)[0] >> 1))
 
 
+def diffusion_recipe(cfg: TrainConfig, train: SpikeData) -> DiffusionTrain:
+    """The diffusion stage's settings for ``cfg.condition``: direction models trained from
+    trial starts (``DiffusionTrain.direction_window_bins``) get one window per trial of that
+    length and ``direction_epochs``; every other model ``cfg.diffusion`` as it is."""
+    dcfg = cfg.diffusion
+    n_bins = dcfg.direction_window_bins
+    if cfg.condition != "direction" or not n_bins:
+        return dcfg
+    longest = max(len(c) for c in train.counts)
+    if longest < n_bins:
+        raise DataError(f"{train.source}: a direction model is trained on the first "
+                        f"{n_bins} bins of each train trial, and the longest train trial has "
+                        f"{longest}; set DiffusionTrain.direction_window_bins to at most "
+                        f"{longest} (or None for windows across each trial)")
+    # a stride longer than any trial: each trial gives the window at its start only
+    return replace(dcfg, window_bins=n_bins, stride_bins=longest + 1,
+                   epochs=dcfg.direction_epochs)
+
+
 def _check_condition(cfg: TrainConfig, data: SpikeData) -> None:
     if cfg.condition not in ("velocity", "direction", "none"):
         raise DataError(f"--condition {cfg.condition!r}: expected velocity, direction or none")
@@ -113,6 +132,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     ckpt = out / "checkpoints"
     t_start = time.perf_counter()
     train, val = data.select("train"), data.select("val")
+    dcfg = diffusion_recipe(cfg, train)  # before the autoencoder: a bad setting fails at once
     fingerprint = data_fingerprint(data)
 
     def stage_tag(*parts) -> str:
@@ -145,7 +165,6 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                                  ae_readout_target)
     t_ae = time.perf_counter() - t_start
 
-    dcfg = cfg.diffusion
     seq_train, seq_val = train, val  # what the diffusion windows are cut from
     streams_trials = dcfg.concatenate_trials and cfg.condition != "direction"
     if streams_trials:

@@ -14,7 +14,7 @@ from ldns_sim.train.pipeline import stage_generator, train_model, with_overrides
 
 def _cfg():
     return with_overrides(preset("tiny"), ae={"epochs": 4, "window_bins": 16},
-                          diffusion={"epochs": 3, "window_bins": 16},
+                          diffusion={"epochs": 3, "window_bins": 16, "direction_epochs": 4},
                           history={"iterations": 5})
 
 
@@ -74,3 +74,31 @@ def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path)
     direction = train_model(data, tmp_path / "v", replace(_cfg(), condition="direction"),
                             show_progress=False)
     assert direction.denoiser.cfg.context_noise_t == 0
+    # and it trained on trial starts, for its own number of epochs
+    assert direction.meta.window_bins == _cfg().diffusion.direction_window_bins
+    assert direction.meta.metrics["causal_denoiser_epochs"] == _cfg().diffusion.direction_epochs
+
+
+def test_direction_models_train_on_one_window_per_trial_from_its_start(data):
+    from dataclasses import replace
+
+    from ldns_sim.data.windows import window_index
+    from ldns_sim.errors import DataError
+    from ldns_sim.train.pipeline import diffusion_recipe
+
+    cfg = replace(_cfg(), condition="direction")
+    train = data.select("train")
+    dcfg = diffusion_recipe(cfg, train)
+    assert dcfg.window_bins == cfg.diffusion.direction_window_bins
+    assert dcfg.epochs == cfg.diffusion.direction_epochs
+    lengths = [len(c) for c in train.counts]
+    trial_of, start_of = window_index(lengths, dcfg.window_bins, dcfg.stride_bins)
+    assert trial_of == list(range(len(lengths))) and set(start_of) == {0}
+    # other conditions, and direction models with the old recipe, are left as configured
+    assert diffusion_recipe(_cfg(), train) == _cfg().diffusion
+    strided = with_overrides(cfg, diffusion={"direction_window_bins": None})
+    assert diffusion_recipe(strided, train) == strided.diffusion
+    # a window longer than every trial: one line naming the setting, before any training
+    too_long = with_overrides(cfg, diffusion={"direction_window_bins": 33})
+    with pytest.raises(DataError, match="direction_window_bins to at most 32"):
+        diffusion_recipe(too_long, train)
