@@ -8,6 +8,9 @@ Trains the ``lorenz`` preset on synthetic Lorenz data (ground truth known), then
   for the streaming (causal, bin-by-bin) sampler and the whole-window sampler.
 
     python scripts/lorenz_benchmark.py --out runs/lorenz --json runs/lorenz.json
+    # a trained bundle again, streaming sampler only, the old step spacing:
+    python scripts/lorenz_benchmark.py --out runs/lorenz --sample-only --samplers stream \
+        --step-spacing leading
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from ldns_sim.bundle import load_bundle
+from ldns_sim.core import STEP_SPACINGS
 from ldns_sim.data.lorenz import make_lorenz
 from ldns_sim.evaluation.isi import isi_stats
 from ldns_sim.evaluation.ldns_errors import correlation_pearson_r, pearson_r, unique_pairs
@@ -67,6 +71,12 @@ def main() -> None:
     parser.add_argument("--window-trials", type=int, default=None,
                         help="sample only this many trials with the window sampler (its 1000 "
                              "DDPM steps over whole windows are the slow part on a CPU)")
+    parser.add_argument("--sample-only", action="store_true",
+                        help="no training: sample the bundle already in --out")
+    parser.add_argument("--samplers", default="stream,window",
+                        help="comma-separated: stream, window (default both)")
+    parser.add_argument("--step-spacing", default="trailing", choices=STEP_SPACINGS,
+                        help="the streaming sampler's step spacing (default trailing)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(args.threads)
@@ -75,7 +85,8 @@ def main() -> None:
                          diffusion={"epochs": args.epochs_diffusion})
     cfg = replace(cfg, seed=0)
     t0 = time.perf_counter()
-    train_model(data, args.out, cfg, name="lorenz")
+    if not args.sample_only:
+        train_model(data, args.out, cfg, name="lorenz")
     train_s = time.perf_counter() - t0
     bundle = load_bundle(args.out)
 
@@ -90,16 +101,20 @@ def main() -> None:
     results = {"n_train_trials": train.n_trials, "train_seconds": train_s, "ae_rates_r2": ae_r2,
                "reference": REFERENCE, "samplers": {}}
     for name, settings in (
-        ("stream", SamplerSettings(n_steps=args.stream_steps, mode="stream")),
+        ("stream", SamplerSettings(n_steps=args.stream_steps, mode="stream",
+                                   step_spacing=args.step_spacing)),
         ("window", SamplerSettings(n_steps=args.window_steps, eta=1.0, mode="window")),
     ):
+        if name not in args.samplers.split(","):
+            continue
         t1 = time.perf_counter()
         n = train.n_trials if name == "stream" else (args.window_trials or train.n_trials)
         gen = sample_trials(bundle, n, 256, settings=settings, seed=1)
         stats = realism(list(train.counts), list(gen.counts), data.bin_s)
         stats["n_samples"] = n
         stats["sample_seconds"] = time.perf_counter() - t1
-        stats["settings"] = f"{settings.mode}, {settings.n_steps} steps, eta {settings.eta}"
+        stats["settings"] = (f"{settings.mode}, {settings.n_steps} steps ({settings.step_spacing}"
+                             f"), eta {settings.eta}")
         results["samplers"][name] = stats
         logging.info("%s: %s", name, stats)
     floor = realism(list(train.counts[: train.n_trials // 2]),
