@@ -157,6 +157,10 @@ class StreamMeta:
     condition_source: str
     source_id: str = "ldns-sim"
     """Unique per stream session; LSL ``source_id`` and ZMQ header field."""
+    sampler: str = ""
+    """How the spikes were sampled (steps and their spacing, guidance, context noise,
+    observation model, backend): with the model's sha256, the seed and the condition log,
+    what reproduces the stream. Empty for a replayed recording."""
 
     @property
     def n_neurons(self) -> int:

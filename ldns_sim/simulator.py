@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -208,8 +209,9 @@ class StreamingGenerator(ChunkGenerator):
         self.condition_names = tuple(meta.behaviour_names) if meta.condition == "velocity" else ()
         self._generator = torch.Generator().manual_seed(seed)
         direction = None
+        self._direction_rad = direction_rad or 0.0
         if meta.condition == "direction":
-            direction = direction_features(np.array([direction_rad or 0.0]), 1)
+            direction = direction_features(np.array([self._direction_rad]), 1)
         self._sampler = AutoregressiveSampler(bundle.denoiser, NoiseSchedule(), settings.n_steps,
                                               settings.eta, settings.clip, 1, direction,
                                               settings.guidance, settings.context_noise_t,
@@ -242,6 +244,19 @@ class StreamingGenerator(ChunkGenerator):
             self._np_std = bundle.latent_std.numpy().astype(np.float32)
             self._np_mean = bundle.latent_mean.numpy().astype(np.float32)
             self._np_history = None if self._history is None else history_cls(self._history)
+
+    @property
+    def sampler_description(self) -> str:
+        """One line with every setting the stream depends on besides the model and the seed."""
+        s = with_model_defaults(self.bundle, self.settings)
+        sampler = self._sampler
+        direction = ""
+        if self.bundle.meta.condition == "direction":
+            direction = f", direction {math.degrees(self._direction_rad):g} deg"
+        return (f"{s.n_steps} DDIM steps per bin at t = {sampler.timesteps} ({s.step_spacing}), "
+                f"eta {s.eta:g}, clip {s.clip}, guidance {sampler.guidance:g}, context noise t "
+                f"{sampler.context_t}, spike history {'on' if s.use_history else 'off'}, "
+                f"backend {self.backend}{direction}")
 
     @torch.inference_mode()
     def _one_bin_exported(self, condition_row: np.ndarray):

@@ -66,7 +66,8 @@ def make_meta(generator: ChunkGenerator, model_name: str, sha256: str, seed: int
                       n_latents=generator.n_latents,
                       condition_names=tuple(generator.condition_names),
                       condition_source=condition_source,
-                      source_id=f"ldns-sim-{uuid.uuid4().hex[:12]}")
+                      source_id=f"ldns-sim-{uuid.uuid4().hex[:12]}",
+                      sampler=getattr(generator, "sampler_description", ""))
 
 
 def engine_options(profile: StreamProfile) -> dict:

@@ -53,6 +53,21 @@ def test_streamed_bins_equal_offline_stream_sampler_statistics(bundle):
     assert offline.counts.mean() == pytest.approx(live.mean(), rel=0.25)
 
 
+def test_the_stream_says_how_it_was_sampled(bundle):
+    """Every sink's header carries the sampler settings (with the model and the seed, what
+    reproduces a stream); the model's defaults are resolved, not left unset."""
+    from ldns_sim.stream_session import make_meta
+
+    cfg = bundle.denoiser.cfg
+    for spacing, steps in (("trailing", [999, 666, 332]), ("leading", [667, 333, 0])):
+        gen = StreamingGenerator(bundle, SamplerSettings(n_steps=3, step_spacing=spacing))
+        text = make_meta(gen, "m", "0" * 64, 0, "none").sampler
+        assert f"3 DDIM steps per bin at t = {steps} ({spacing})" in text
+        assert f"guidance {cfg.guidance:g}" in text
+        assert f"context noise t {cfg.context_noise_t}" in text
+        assert f"backend {gen.backend}" in text
+
+
 def test_unset_sampler_settings_take_the_models_recorded_defaults(bundle):
     cfg = bundle.denoiser.cfg
     used = with_model_defaults(bundle, SamplerSettings(n_steps=3))

@@ -86,6 +86,7 @@ def _describe(info, meta: StreamMeta, kind: str, channels: list[tuple[str, str]]
         "condition_source": meta.condition_source,
         "condition_names": ",".join(meta.condition_names),
         "source_id": meta.source_id,
+        "sampler": meta.sampler,
         "timestamps": _STAMP_MEANING.get(kind, "bin end"),
     }
     for key, value in fields.items():

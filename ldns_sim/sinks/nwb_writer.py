@@ -160,7 +160,7 @@ def _notes(j: JournalContents, tl: _Timeline, recovered: bool) -> str:
         "model_name": m.model_name, "model_sha256": m.model_sha256, "seed": m.seed,
         "bin_s": m.bin_s, "condition_source": m.condition_source,
         "condition_names": list(m.condition_names), "source_id": m.source_id,
-        "lsl_clock_at_session_start_s": tl.t0_lsl_s,
+        "sampler": m.sampler, "lsl_clock_at_session_start_s": tl.t0_lsl_s,
         "monotonic_clock_at_session_start_s": tl.t0_monotonic_s,
         "spike_time_convention": SPIKE_TIME_CONVENTION,
         "n_dropped_by_recorder": j.n_dropped, "recovered_after_crash": recovered,

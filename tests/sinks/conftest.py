@@ -25,6 +25,7 @@ def make_meta(n_neurons: int = 6, n_latents: int = 3, source_id: str | None = No
         condition_names=("vel_x", "vel_y"),
         condition_source="script:center-out",
         source_id=source_id or f"ldns-test-{uuid.uuid4().hex[:8]}",
+        sampler="4 DDIM steps per bin (trailing), guidance 1.5",
     )
 
 

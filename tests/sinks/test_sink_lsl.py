@@ -90,6 +90,7 @@ def test_spikes_truth_markers_telemetry_round_trip(make_meta, make_chunks, uniqu
         assert desc.child_value("seed") == "1234"
         assert desc.child_value("condition_source") == meta.condition_source
         assert desc.child_value("source_id") == meta.source_id
+        assert desc.child_value("sampler") == meta.sampler
         assert inlets["rates"].info(timeout=5.0).type() == "SpikeRates"
         for inlet in inlets.values():
             inlet.close_stream()

@@ -43,6 +43,7 @@ def test_record_and_read_back(tmp_path, meta, make_chunks):
         nwb = io.read()
         notes = json.loads(nwb.notes)
         assert notes["model_sha256"] == meta.model_sha256 and notes["seed"] == meta.seed
+        assert notes["sampler"] == meta.sampler
         # Session time 0 is the "start" marker, 10 ms before the first bin's start.
         assert notes["lsl_clock_at_session_start_s"] == pytest.approx(999.99)
         ts = nwb.processing["ecephys"]["binned_spike_counts"]
