@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from ldns_sim.core import DEFAULT_STEPS, STEP_SPACINGS
+from ldns_sim.core import DEFAULT_STEP_SPACING, DEFAULT_STEPS, STEP_SPACINGS
 from ldns_sim.errors import ConfigError, LdnsSimError
 
 log = logging.getLogger("ldns_sim")
@@ -64,7 +64,7 @@ STEP_SPACING_HELP = ("where the denoising steps sit among the 1000 training time
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--context-noise", type=int, metavar="T", help=CONTEXT_NOISE_HELP)
-    p.add_argument("--step-spacing", choices=STEP_SPACINGS, default="trailing",
+    p.add_argument("--step-spacing", choices=STEP_SPACINGS, default=DEFAULT_STEP_SPACING,
                    help=STEP_SPACING_HELP)
 
 
@@ -112,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["default", "lorenz", "tiny"], default="default",
                    help="model and training sizes (default: minutes on a laptop CPU)")
     p.add_argument("--epochs-ae", type=int, help="override autoencoder epochs")
-    p.add_argument("--epochs-diffusion", type=int, help="override diffusion epochs")
+    p.add_argument("--epochs-diffusion", type=int,
+                   help="override diffusion epochs (those of a direction model trained from "
+                        "trial starts too)")
+    p.add_argument("--direction-window-bins", type=int, metavar="N",
+                   help="direction models: learn from the first N bins of each trial (default "
+                        "64; trials shorter are left out); 0: windows across each trial")
     p.add_argument("--window-denoiser", action="store_true",
                    help="also train the published bidirectional whole-window denoiser")
     p.add_argument("--name", help="model name recorded in the bundle (default: folder name)")

@@ -126,6 +126,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     }.items() if v})
     if args.window_denoiser:
         cfg = with_overrides(cfg, diffusion={"train_window_denoiser": True})
+    if args.direction_window_bins is not None:
+        if args.direction_window_bins < 0:
+            raise ConfigError(f"--direction-window-bins {args.direction_window_bins}: expected "
+                              f"a number of bins, or 0 for windows across each trial")
+        cfg = with_overrides(cfg, diffusion={
+            "direction_window_bins": args.direction_window_bins or None})
     from dataclasses import replace
 
     cfg = replace(cfg, condition=args.condition, seed=args.seed)

@@ -26,6 +26,7 @@ Those figures are with the "leading" step spacing of sessions 1-5; see ``STEP_SP
 STEP_SPACINGS = ("trailing", "leading")
 """How a few-step sampler places its steps among the training timesteps, default first
 (``NoiseSchedule.sampling_timesteps``)."""
+DEFAULT_STEP_SPACING = STEP_SPACINGS[0]
 
 @dataclass(frozen=True)
 class SpikeData:

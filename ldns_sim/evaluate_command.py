@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ldns_sim.core import SpikeData
+from ldns_sim.core import DEFAULT_STEP_SPACING, SpikeData
 from ldns_sim.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # the simulator imports torch: loaded only when a model is sampled
@@ -295,7 +295,7 @@ def make_baselines(train: SpikeData, like: SpikeData, rng: np.random.Generator
 
 def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.SeedSequence,
                  eta: float = 0.0, guidance: float | None = None,
-                 context_noise_t: int | None = None, step_spacing: str = "trailing"
+                 context_noise_t: int | None = None, step_spacing: str = DEFAULT_STEP_SPACING
                  ) -> tuple[dict[str, SpikeData], dict[str, str]]:
     """Generate one trial per real trial with a model bundle, on that trial's conditions.
 
@@ -419,7 +419,7 @@ def _sample_streamed(bundle, real: SpikeData, behaviour, direction,
 
 
 def _sample_window(bundle, real: SpikeData, behaviour, direction, n_steps: int, seed: int,
-                   eta: float = 0.0, step_spacing: str = "trailing") -> SpikeData:
+                   eta: float = 0.0, step_spacing: str = DEFAULT_STEP_SPACING) -> SpikeData:
     from ldns_sim.simulator import SamplerSettings, sample_trials
 
     lengths = _lengths(real)

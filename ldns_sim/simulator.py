@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ldns_sim.bundle import ModelBundle
-from ldns_sim.core import STEP_SPACINGS, Chunk, ChunkGenerator
+from ldns_sim.core import DEFAULT_STEP_SPACING, STEP_SPACINGS, Chunk, ChunkGenerator
 from ldns_sim.diffusion.autoregressive import AutoregressiveSampler
 from ldns_sim.diffusion.numpy_autoregressive import NumpyAutoregressiveSampler
 from ldns_sim.diffusion.sampler import sample_loop
@@ -57,7 +57,7 @@ class SamplerSettings:
     """Classifier-free guidance weight (streaming sampler); None: the model's default."""
     context_noise_t: int | None = None
     """Context noise level (streaming sampler); None: the model's default."""
-    step_spacing: str = "trailing"
+    step_spacing: str = DEFAULT_STEP_SPACING
     """Where the steps sit among the 1000 training timesteps: 'trailing' (999, 749, 499, 249
     for 4 steps) or 'leading' (750, 500, 250, 0; sessions 1-5). See docs/benchmarks.md 1.2."""
     mode: str = "stream"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ldns_sim.bundle import load_bundle
-from ldns_sim.core import STEP_SPACINGS
+from ldns_sim.core import DEFAULT_STEP_SPACING, STEP_SPACINGS
 from ldns_sim.data.lorenz import make_lorenz
 from ldns_sim.evaluation.isi import isi_stats
 from ldns_sim.evaluation.ldns_errors import correlation_pearson_r, pearson_r, unique_pairs
@@ -75,9 +75,12 @@ def main() -> None:
                         help="no training: sample the bundle already in --out")
     parser.add_argument("--samplers", default="stream,window",
                         help="comma-separated: stream, window (default both)")
-    parser.add_argument("--step-spacing", default="trailing", choices=STEP_SPACINGS,
+    parser.add_argument("--step-spacing", default=DEFAULT_STEP_SPACING, choices=STEP_SPACINGS,
                         help="the streaming sampler's step spacing (default trailing)")
     args = parser.parse_args()
+    unknown = set(args.samplers.split(",")) - {"stream", "window"}
+    if unknown:
+        parser.error(f"--samplers: unknown {sorted(unknown)}; expected stream and/or window")
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(args.threads)
     data = make_lorenz(args.n_trials, n_bins=256, n_neurons=128, seed=0)
@@ -87,7 +90,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.sample_only:
         train_model(data, args.out, cfg, name="lorenz")
-    train_s = time.perf_counter() - t0
+    train_s = None if args.sample_only else time.perf_counter() - t0
     bundle = load_bundle(args.out)
 
     test = data.select("test")

@@ -56,6 +56,10 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     assert len(lines) == 1 and "missing.mat" in lines[0], result.stderr
     result = run_cli("stream", "--model", str(tmp_path / "nope"), "--duration", "1")
     assert result.returncode == 2 and "nope" in result.stderr.strip().splitlines()[-1]
+    result = run_cli("train", str(tmp_path / "missing.mat"), "--out", str(tmp_path / "m"),
+                     "--condition", "direction", "--direction-window-bins", "-1")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "--direction-window-bins -1" in lines[-1], result.stderr
 
 
 @pytest.mark.parametrize("option,value", [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ldns_sim.core import DEFAULT_STEP_SPACING
 from ldns_sim.diffusion.sampler import ddim_step
 from ldns_sim.diffusion.schedule import NoiseSchedule
 from ldns_sim.nn.denoiser import Denoiser, DenoiserStepper
@@ -50,7 +51,7 @@ class AutoregressiveSampler:
     def __init__(self, model: Denoiser, schedule: NoiseSchedule, n_steps: int = 10,
                  eta: float = 0.0, clip: float | None = 5.0, n_batch: int = 1,
                  direction: torch.Tensor | None = None, guidance: float | None = None,
-                 context_t: int | None = None, spacing: str = "trailing"):
+                 context_t: int | None = None, spacing: str = DEFAULT_STEP_SPACING):
         cfg = model.cfg
         self.schedule = schedule
         self.timesteps = schedule.sampling_timesteps(n_steps, spacing)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from ldns_sim.core import DEFAULT_STEP_SPACING
 from ldns_sim.diffusion.schedule import NoiseSchedule
 
 NoisePredictor = Callable[[torch.Tensor, int], torch.Tensor]
@@ -50,7 +51,7 @@ def ddpm_step(schedule: NoiseSchedule, z_t, eps, t: int, generator, clip=None):
 
 def sample_loop(schedule: NoiseSchedule, predict: NoisePredictor, z_T: torch.Tensor,
                 n_steps: int, eta: float, generator: torch.Generator | None,
-                clip: float | None = None, spacing: str = "trailing") -> torch.Tensor:
+                clip: float | None = None, spacing: str = DEFAULT_STEP_SPACING) -> torch.Tensor:
     """Run the reverse process from z_T over ``n_steps`` evenly spaced steps.
 
     ``n_steps = schedule.n_steps`` with ``eta = 1`` is full ancestral DDPM; fewer steps with

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ldns_sim.core import STEP_SPACINGS
+from ldns_sim.core import DEFAULT_STEP_SPACING, STEP_SPACINGS
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class NoiseSchedule:
             return float(self.betas[0])
         return float((1 - self.alpha_bars[t - 1]) / (1 - self.alpha_bars[t]) * self.betas[t])
 
-    def sampling_timesteps(self, n_sample_steps: int, spacing: str = "trailing") -> list[int]:
+    def sampling_timesteps(self, n_sample_steps: int,
+                           spacing: str = DEFAULT_STEP_SPACING) -> list[int]:
         """Descending timesteps for a sampler with ``n_sample_steps`` steps.
 
         ``spacing``:

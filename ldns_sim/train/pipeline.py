@@ -83,23 +83,40 @@ def stage_generator(seed: int, stage: int) -> torch.Generator:
                                              .generate_state(1, np.uint64)[0] >> 1))
 
 
-def diffusion_recipe(cfg: TrainConfig, train: SpikeData) -> DiffusionTrain:
+def diffusion_recipe(cfg: TrainConfig, train: SpikeData, val: SpikeData) -> DiffusionTrain:
     """The diffusion stage's settings for ``cfg.condition``: direction models trained from
-    trial starts (``DiffusionTrain.direction_window_bins``) get one window per trial of that
-    length and ``direction_epochs``; every other model ``cfg.diffusion`` as it is."""
+    trial starts (``DiffusionTrain.direction_window_bins``) get one window per trial, its first
+    ``direction_window_bins`` bins (in the val split too), and ``direction_epochs``; every
+    other model ``cfg.diffusion`` as it is."""
     dcfg = cfg.diffusion
     n_bins = dcfg.direction_window_bins
     if cfg.condition != "direction" or not n_bins:
         return dcfg
-    longest = max(len(c) for c in train.counts)
-    if longest < n_bins:
-        raise DataError(f"{train.source}: a direction model is trained on the first "
-                        f"{n_bins} bins of each train trial, and the longest train trial has "
-                        f"{longest}; set DiffusionTrain.direction_window_bins to at most "
-                        f"{longest} (or None for windows across each trial)")
+    lengths = {name: [len(c) for c in split.counts] for name, split in
+               (("train", train), ("val", val))}
+    for name, split_lengths in lengths.items():
+        if max(split_lengths) < n_bins:
+            raise DataError(f"{train.source}: a direction model learns from the first {n_bins} "
+                            f"bins of each trial, and the longest {name} trial has "
+                            f"{max(split_lengths)}; give --direction-window-bins "
+                            f"{max(split_lengths)} or less (0: windows across each trial)")
+    n_short = sum(n < n_bins for n in lengths["train"])
+    if n_short:
+        log.info("direction model: %d of %d train trials are shorter than %d bins and left out "
+                 "of the diffusion stage", n_short, len(lengths["train"]), n_bins)
     # a stride longer than any trial: each trial gives the window at its start only
+    longest = max(max(v) for v in lengths.values())
     return replace(dcfg, window_bins=n_bins, stride_bins=longest + 1,
                    epochs=dcfg.direction_epochs)
+
+
+def _recipe_tag_fields(dcfg: DiffusionTrain, condition: str) -> dict:
+    """The diffusion settings that take effect, for the resume tag (the direction-only fields
+    do not change other models, so they do not invalidate their checkpoints)."""
+    fields = asdict(dcfg)
+    if condition != "direction":
+        fields = {k: v for k, v in fields.items() if not k.startswith("direction_")}
+    return fields
 
 
 def _check_condition(cfg: TrainConfig, data: SpikeData) -> None:
@@ -132,7 +149,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     ckpt = out / "checkpoints"
     t_start = time.perf_counter()
     train, val = data.select("train"), data.select("val")
-    dcfg = diffusion_recipe(cfg, train)  # before the autoencoder: a bad setting fails at once
+    dcfg = diffusion_recipe(cfg, train, val)  # before the autoencoder: a bad setting fails now
     fingerprint = data_fingerprint(data)
 
     def stage_tag(*parts) -> str:
@@ -143,8 +160,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     # set of saved parameters), so it is part of the autoencoder's inputs
     with_readout = cfg.condition == "velocity" and cfg.ae.behaviour_beta > 0
     ae_tag = stage_tag(asdict(cfg.ae), with_readout)
-    diffusion_tag = stage_tag(asdict(cfg.ae), asdict(cfg.diffusion), cfg.condition,
-                              LATENT_ENCODING)
+    diffusion_tag = stage_tag(asdict(cfg.ae), _recipe_tag_fields(dcfg, cfg.condition),
+                              cfg.condition, LATENT_ENCODING)
 
     ae_counts, ae_beh, ae_dir = _windows(train, cfg.ae.window_bins, cfg.ae.stride_bins)
     val_counts, val_beh, val_dir = _windows(val, cfg.ae.window_bins, cfg.ae.window_bins)
@@ -170,7 +187,8 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     if streams_trials:
         seq_train, seq_val = laid_end_to_end(train), laid_end_to_end(val)
     _, d_beh, d_dir = _windows(seq_train, dcfg.window_bins, dcfg.stride_bins)
-    _, v_beh, v_dir = _windows(seq_val, dcfg.window_bins, dcfg.window_bins)
+    val_stride = max(dcfg.window_bins, dcfg.stride_bins)  # trial starts only, if trained so
+    _, v_beh, v_dir = _windows(seq_val, dcfg.window_bins, val_stride)
     with torch.no_grad():
         train_latents = encode_trials(ae, seq_train, cfg.ae.window_bins)  # [(T, Z)]
         val_latents = encode_trials(ae, seq_val, cfg.ae.window_bins)
@@ -183,7 +201,7 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
 
     train_b, train_d = _condition_tensors(cfg, d_beh, d_dir, scale)
     val_b, val_d = _condition_tensors(cfg, v_beh, v_dir, scale)
-    val_set = (norm(_latent_windows(val_latents, dcfg.window_bins, dcfg.window_bins)), val_b,
+    val_set = (norm(_latent_windows(val_latents, dcfg.window_bins, val_stride)), val_b,
                val_d)
 
     def denoiser_cfg(causal: bool) -> DenoiserConfig:

@@ -14,7 +14,8 @@ from ldns_sim.train.pipeline import stage_generator, train_model, with_overrides
 
 def _cfg():
     return with_overrides(preset("tiny"), ae={"epochs": 4, "window_bins": 16},
-                          diffusion={"epochs": 3, "window_bins": 16, "direction_epochs": 4},
+                          diffusion={"epochs": 3, "window_bins": 16, "direction_epochs": 4,
+                                     "direction_window_bins": 24},
                           history={"iterations": 5})
 
 
@@ -87,18 +88,25 @@ def test_direction_models_train_on_one_window_per_trial_from_its_start(data):
     from ldns_sim.train.pipeline import diffusion_recipe
 
     cfg = replace(_cfg(), condition="direction")
-    train = data.select("train")
-    dcfg = diffusion_recipe(cfg, train)
+    train, val = data.select("train"), data.select("val")
+    dcfg = diffusion_recipe(cfg, train, val)
     assert dcfg.window_bins == cfg.diffusion.direction_window_bins
     assert dcfg.epochs == cfg.diffusion.direction_epochs
     lengths = [len(c) for c in train.counts]
     trial_of, start_of = window_index(lengths, dcfg.window_bins, dcfg.stride_bins)
     assert trial_of == list(range(len(lengths))) and set(start_of) == {0}
     # other conditions, and direction models with the old recipe, are left as configured
-    assert diffusion_recipe(_cfg(), train) == _cfg().diffusion
+    assert diffusion_recipe(_cfg(), train, val) == _cfg().diffusion
     strided = with_overrides(cfg, diffusion={"direction_window_bins": None})
-    assert diffusion_recipe(strided, train) == strided.diffusion
-    # a window longer than every trial: one line naming the setting, before any training
+    assert diffusion_recipe(strided, train, val) == strided.diffusion
+    # a window longer than every trial: one line naming the option, before any training
     too_long = with_overrides(cfg, diffusion={"direction_window_bins": 33})
-    with pytest.raises(DataError, match="direction_window_bins to at most 32"):
-        diffusion_recipe(too_long, train)
+    with pytest.raises(DataError, match="longest train trial has 32; give "
+                                        "--direction-window-bins 32 or less"):
+        diffusion_recipe(too_long, train, val)
+    # the val split is checked too
+    short_val = replace(val, **{field: tuple(x[:20] for x in getattr(val, field))
+                                for field in ("counts", "behaviour", "true_rates")
+                                if getattr(val, field) is not None})
+    with pytest.raises(DataError, match="longest val trial has 20"):
+        diffusion_recipe(cfg, train, short_val)
