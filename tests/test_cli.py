@@ -98,35 +98,21 @@ def test_train_and_sample_from_the_command_line(tmp_path, data_npz):
         back = load_spike_data(samples)
         assert back.n_trials == 4 and back.n_neurons == 24
         assert all(c.shape == (16, 24) for c in back.counts)
-    # --guidance reaches the sampler: same seed, other weight, other spikes
-    by_weight = {}
-    for weight in ("1", "4"):
-        samples = tmp_path / f"guided{weight}.npz"
+    def sampled_rates(name: str, *options: str) -> np.ndarray:
+        """The model's rates for 4 trials sampled with ``options`` (same seed every time)."""
+        samples = tmp_path / f"{name}.npz"
         result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
-                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", weight)
+                         "--bins", "16", "--condition-from", str(data_npz), *options)
         assert result.returncode == 0, result.stderr
-        by_weight[weight] = np.stack(load_spike_data(samples).true_rates)
-    assert np.abs(by_weight["1"] - by_weight["4"]).max() > 1e-4
-    # --context-noise reaches the sampler too
-    by_level = {}
-    for level in ("0", "500"):
-        samples = tmp_path / f"context{level}.npz"
-        result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
-                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", "1",
-                         "--context-noise", level)
-        assert result.returncode == 0, result.stderr
-        by_level[level] = np.stack(load_spike_data(samples).true_rates)
-    assert np.abs(by_level["0"] - by_level["500"]).max() > 1e-4
-    # and --step-spacing
-    by_spacing = {}
-    for spacing in ("trailing", "leading"):
-        samples = tmp_path / f"spacing_{spacing}.npz"
-        result = run_cli("sample", str(out), "--out", str(samples), "--trials", "4",
-                         "--bins", "16", "--condition-from", str(data_npz), "--guidance", "1",
-                         "--step-spacing", spacing)
-        assert result.returncode == 0, result.stderr
-        by_spacing[spacing] = np.stack(load_spike_data(samples).true_rates)
-    assert np.abs(by_spacing["trailing"] - by_spacing["leading"]).max() > 1e-4
+        return np.stack(load_spike_data(samples).true_rates)
+
+    # each sampler option reaches the sampler: same seed, other setting, other rates
+    for option, a, b, fixed in (("--guidance", "1", "4", ()),
+                                ("--context-noise", "0", "500", ("--guidance", "1")),
+                                ("--step-spacing", "trailing", "leading", ("--guidance", "1"))):
+        rates_a = sampled_rates(f"{option[2:]}_{a}", *fixed, option, a)
+        rates_b = sampled_rates(f"{option[2:]}_{b}", *fixed, option, b)
+        assert np.abs(rates_a - rates_b).max() > 1e-4, option
 
 
 @pytest.mark.realtime
