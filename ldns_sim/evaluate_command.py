@@ -327,7 +327,7 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     """
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
-    from ldns_sim.simulator import SamplerSettings, with_model_defaults
+    from ldns_sim.simulator import SamplerSettings, describe_settings
     from ldns_sim.threads import one_thread
 
     bundle = load_bundle(resolve_model(model))
@@ -338,15 +338,14 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
     with one_thread():  # many small ops: thread pools only slow them (ldns_sim.threads)
         sets = _sample_sets(bundle, real, behaviour, direction, settings,
                             (stream_seed, window_seed))
-    used = with_model_defaults(bundle, settings)
     notes = {"model": f"{bundle.meta.name} (sha256 {bundle.sha256[:12]})",
-             "sampler": f"{n_steps} DDIM steps per bin ({step_spacing} spacing; streamed), "
-                        f"guidance {used.guidance:g}, context noise t {used.context_noise_t}",
+             "sampler": f"streamed: {describe_settings(bundle, settings)}",
              "trial_lengths": "generated trials have the real trials' lengths; streamed: one "
                               "batch at the longest length, each trial cut to its own (exact: "
                               "the sampler is causal)"}
     if bundle.window_denoiser is not None:
-        notes["sampler"] += f", {n_steps} DDIM steps per window (window)"
+        notes["sampler"] += (f"; window: "
+                             f"{describe_settings(bundle, replace(settings, mode='window'))}")
         notes["trial_lengths"] += ("; window: trials grouped by length, each sampled at its "
                                    f"length (trained on {bundle.meta.window_bins}-bin windows)")
     else:

@@ -18,7 +18,7 @@ import numpy as np
 from ldns_sim.bundle import ModelBundle
 from ldns_sim.core import SpikeData
 from ldns_sim.errors import ConfigError, DataError
-from ldns_sim.simulator import SamplerSettings, sample_trials, with_model_defaults
+from ldns_sim.simulator import SamplerSettings, describe_settings, sample_trials
 
 
 def scripted_reaches(n_trials: int, n_bins: int, bin_s: float, peak_speed: float,
@@ -119,11 +119,9 @@ def sample_to_file(bundle: ModelBundle, args) -> Path:
         return save_npz(data, out)
     from ldns_sim.data.nwb_trials_writer import write_trials_nwb
 
-    used = with_model_defaults(bundle, settings)
     return write_trials_nwb(data, out, description=f"{args.trials} trials sampled from "
-                            f"{bundle.meta.name} ({args.sampler} sampler, {args.steps} steps, "
-                            f"{used.step_spacing} spacing, guidance {used.guidance:g}, context "
-                            f"noise t {used.context_noise_t})",
+                            f"{bundle.meta.name} ({args.sampler} sampler: "
+                            f"{describe_settings(bundle, settings)})",
                             model_name=bundle.meta.name, model_sha256=bundle.sha256,
                             seed=args.seed,
                             rates=tuple(r / bundle.meta.bin_s for r in data.true_rates))

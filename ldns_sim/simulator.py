@@ -112,6 +112,21 @@ def with_model_defaults(bundle: ModelBundle, settings: SamplerSettings) -> Sampl
                                     else settings.context_noise_t))
 
 
+def describe_settings(bundle: ModelBundle, settings: SamplerSettings) -> str:
+    """One line of sampler settings with the model's defaults resolved, as recordings and
+    reports name them: steps and their timesteps, eta, clip, the streaming sampler's guidance
+    and context noise, and whether the spike-history observation model draws the counts."""
+    s = with_model_defaults(bundle, settings)
+    timesteps = NoiseSchedule().sampling_timesteps(s.n_steps, s.step_spacing)
+    shown = timesteps if len(timesteps) <= 10 else f"{timesteps[0]} ... {timesteps[-1]}"
+    per = "bin" if s.mode == "stream" else "window"
+    text = f"{s.n_steps} DDIM steps per {per} at t = {shown} ({s.step_spacing}), eta {s.eta:g}"
+    text += f", clip {s.clip}"
+    if s.mode == "stream":
+        text += f", guidance {s.guidance:g}, context noise t {s.context_noise_t}"
+    return text + f", spike history {'on' if s.use_history else 'off'}"
+
+
 @torch.no_grad()
 def sample_trials(bundle: ModelBundle, n_trials: int, n_bins: int,
                   behaviour: np.ndarray | None = None, direction_rad: np.ndarray | None = None,
@@ -248,15 +263,11 @@ class StreamingGenerator(ChunkGenerator):
     @property
     def sampler_description(self) -> str:
         """One line with every setting the stream depends on besides the model and the seed."""
-        s = with_model_defaults(self.bundle, self.settings)
-        sampler = self._sampler
         direction = ""
         if self.bundle.meta.condition == "direction":
             direction = f", direction {math.degrees(self._direction_rad):g} deg"
-        return (f"{s.n_steps} DDIM steps per bin at t = {sampler.timesteps} ({s.step_spacing}), "
-                f"eta {s.eta:g}, clip {s.clip}, guidance {sampler.guidance:g}, context noise t "
-                f"{sampler.context_t}, spike history {'on' if s.use_history else 'off'}, "
-                f"backend {self.backend}{direction}")
+        return (f"{describe_settings(self.bundle, self.settings)}, backend {self.backend}"
+                f"{direction}")
 
     @torch.inference_mode()
     def _one_bin_exported(self, condition_row: np.ndarray):
