@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--step-spacing", default=DEFAULT_STEP_SPACING, choices=STEP_SPACINGS,
                         help="the streaming sampler's step spacing (default trailing)")
     args = parser.parse_args()
-    unknown = set(args.samplers.split(",")) - {"stream", "window"}
+    samplers = set(args.samplers.split(","))
+    unknown = samplers - {"stream", "window"}
     if unknown:
         parser.error(f"--samplers: unknown {sorted(unknown)}; expected stream and/or window")
     logging.basicConfig(level=logging.INFO)
@@ -108,7 +109,7 @@ def main() -> None:
                                    step_spacing=args.step_spacing)),
         ("window", SamplerSettings(n_steps=args.window_steps, eta=1.0, mode="window")),
     ):
-        if name not in args.samplers.split(","):
+        if name not in samplers:
             continue
         t1 = time.perf_counter()
         n = train.n_trials if name == "stream" else (args.window_trials or train.n_trials)
