@@ -5,10 +5,12 @@ between consecutive reads longer than ``--gap-ms`` is a stall. Two causes can be
 the guest kernel ran something else (the time is missing from the thread's CPU time:
 ``not_scheduled_ms``), or the hypervisor stopped the virtual CPU under it (the guest counts the
 time as the thread's; the CPU's *steal* time in /proc/stat grows). Run it on a quiet machine.
-``--fifo`` adds real-time priority, but a busy loop at real-time priority is throttled by the
-kernel (``sched_rt_runtime_us``: 50 ms of every second by default), so leave it off to measure
-steal. On a bare-metal machine both are ~0; on a VM with stolen time the
-stalls are what makes an otherwise fast real-time loop miss deadlines (docs/benchmarks.md 2.1).
+It needs a whole CPU, so it cannot run beside a stream: ``scripts/wake_probe.py`` (a thread
+that sleeps and wakes every millisecond) can. ``--fifo`` adds real-time priority, but a busy
+loop at real-time priority is throttled by the kernel (``sched_rt_runtime_us``: 50 ms of every
+second by default), so leave it off to measure steal. On a bare-metal machine both are ~0; on a
+VM with stolen time the stalls are what makes an otherwise fast real-time loop miss deadlines
+(docs/benchmarks.md 2.1).
 
     python scripts/stall_probe.py --cpu 1 --seconds 60
 """
@@ -20,15 +22,15 @@ import json
 import os
 import time
 
+from wake_probe import read_steal_ticks
+
 
 def steal_ms(cpu: int) -> float:
     """Cumulative steal time of one CPU in ms (/proc/stat, USER_HZ ticks)."""
-    with open("/proc/stat") as f:
-        for line in f:
-            fields = line.split()
-            if fields[0] == f"cpu{cpu}":
-                return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
-    raise RuntimeError(f"cpu{cpu} not in /proc/stat")
+    ticks = read_steal_ticks()
+    if f"cpu{cpu}" not in ticks:
+        raise RuntimeError(f"cpu{cpu} not in /proc/stat")
+    return ticks[f"cpu{cpu}"] * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
