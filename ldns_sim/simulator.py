@@ -233,6 +233,7 @@ class StreamingGenerator(ChunkGenerator):
                                               settings.step_spacing)
         self._history = bundle.history if settings.use_history else None
         self._buffer = None if self._history is None else self._history.initial_buffer(1)
+        self._history_warm = False  # the first bin's rates warm the history up
         self._inv_scale = (1.0 / bundle.behaviour_scale).unsqueeze(0)  # (1, n_beh)
         self._seq = 0
         self._bins_done = 0
@@ -278,6 +279,10 @@ class StreamingGenerator(ChunkGenerator):
         z = z[0] * self._np_std + self._np_mean  # (Z,)
         rates = self._np_decoder(z)  # (N,) counts per bin
         if self._np_history is not None:
+            if not self._history_warm:  # warm start (spike_history module docstring)
+                for _ in range(self._history.warm_up_bins):
+                    self._np_history.step(rates, self._generator)
+                self._history_warm = True
             counts = self._np_history.step(rates, self._generator)
         else:
             counts = torch.poisson(torch.from_numpy(rates), generator=self._generator).numpy()
@@ -295,6 +300,9 @@ class StreamingGenerator(ChunkGenerator):
         z = z * self.bundle.latent_std + self.bundle.latent_mean
         rates = self.bundle.ae.decode(z.unsqueeze(-1))[..., 0]  # (1, N)
         if self._history is not None:
+            if not self._history_warm:
+                self._buffer = self._history.warm_buffer(rates, self._generator)
+                self._history_warm = True
             counts, self._buffer = self._history.sample_step(self._buffer, rates, self._generator)
         else:
             counts = torch.poisson(rates, generator=self._generator)

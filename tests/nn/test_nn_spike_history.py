@@ -75,3 +75,35 @@ def test_seeded_sampling_is_reproducible():
     a = model.sample(rates, torch.Generator().manual_seed(7))
     b = model.sample(rates, torch.Generator().manual_seed(7))
     assert torch.equal(a, b) and a.max() <= 20
+
+
+def test_a_sample_starts_from_a_warm_history_not_a_silent_one():
+    # self-excitation: after silence the intensity is below its running level (softplus(0)
+    # = 0.69 against a stationary mean of about 1.07 counts per bin)
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=1, n_history=3, max_count=20))
+    with torch.no_grad():
+        model.weights.fill_(0.2)
+    rates = torch.full((4000, 1, 12), 1.0)  # (B, N, L) counts per bin
+    counts = model.sample(rates, torch.Generator().manual_seed(0))
+    first, settled = counts[..., 0].mean().item(), counts[..., 6:].mean().item()
+    cold = model.sample_counts(model.intensity(model.initial_buffer(4000), rates[..., 0]),
+                               torch.Generator().manual_seed(0)).mean().item()
+    assert cold < 0.8 * settled  # what a zero history would give for the first bin
+    assert abs(first - settled) < 0.05 * settled
+
+
+def test_the_streaming_backends_warm_the_history_with_the_same_draws():
+    from ldns_sim.nn.numpy_stream import NumpySpikeHistory
+
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=5, n_history=4, dispersion=True))
+    with torch.no_grad():
+        model.weights.fill_(0.2)
+        model.log_dispersion.fill_(0.5)
+    rates = torch.linspace(0.5, 3.0, 5)[None]  # (1, N)
+    buffer = model.warm_buffer(rates, torch.Generator().manual_seed(1))
+    ref = NumpySpikeHistory(model)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(model.warm_up_bins):
+        ref.step(rates[0].numpy(), generator)
+    assert model.warm_up_bins == 8
+    assert np.array_equal(buffer[0].numpy(), ref.buffer)
