@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"denoising steps when sampling (default {DEFAULT_STEPS})")
     _add_sampler_options(p)
+    p.add_argument("--samples-per-trial", type=int, default=1, metavar="K",
+                   help="generated trials per real trial, for the model and the baselines "
+                        "(default 1; the reference drew 5 per trajectory): more of them "
+                        "average out the sampling noise of the generated side")
     p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 

@@ -91,13 +91,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         real, train = data.select(args.split), data.select("train")
     cands, real, notes = _candidate_sets(args, real, seeds[2], clock)
     with clock("baselines"):
-        sets = {**cands, **make_baselines(train, real, np.random.default_rng(seeds[1]))}
+        like = repeat_trials(real, args.samples_per_trial)
+        sets = {**cands, **make_baselines(train, like, np.random.default_rng(seeds[1]))}
     with clock("metrics"):
         held_out = args.split != "train"
         result = evaluate_sets(real, sets, np.random.default_rng(seeds[0]), args.n_boot,
                                decoder_data=train if held_out else None)
     settings = {**result.settings, "candidate": args.candidate, "data": args.data,
-                "split": args.split, **notes,
+                "split": args.split, "samples_per_trial": args.samples_per_trial, **notes,
                 "baselines": f"fitted on the train split ({train.n_trials} trials), generated "
                              f"on the {args.split} trials' conditions", "seed": args.seed}
     result = replace(result, settings={**settings, "timing_s": timing_s})
@@ -135,6 +136,8 @@ def _timed(timing_s: dict[str, float], stage: str):
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.steps < 1:
         raise ConfigError(f"--steps {args.steps}: expected at least 1 denoising step")
+    if args.samples_per_trial < 1:
+        raise ConfigError(f"--samples-per-trial {args.samples_per_trial}: expected at least 1")
     if args.n_boot < 0:
         raise ConfigError(f"--n-boot {args.n_boot}: expected 0 (no intervals) or more")
 
@@ -148,7 +151,9 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
     kind = _candidate_kind(path)
     if kind == "model":
         with clock("sampling"):
-            sets, notes = sample_model(args.candidate, real, args.steps, seed,
+            sets, notes = sample_model(args.candidate,
+                                       repeat_trials(real, args.samples_per_trial), args.steps,
+                                       seed,
                                        guidance=args.guidance,
                                        context_noise_t=args.context_noise,
                                        step_spacing=args.step_spacing)
@@ -162,6 +167,12 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
     other, real, note = common_length(other, real)
     return {f"samples ({path.name})": other}, real, {"candidate_kind": "samples",
                                                      "trial_lengths": note}
+
+
+def repeat_trials(real: SpikeData, k: int) -> SpikeData:
+    """``real``'s trials ``k`` times over (all of them, then all again): the conditions and
+    lengths on which generated sets draw ``k`` trials per real trial."""
+    return real if k == 1 else real.take(np.tile(np.arange(real.n_trials), k))
 
 
 def _candidate_kind(path: Path) -> str:

@@ -109,6 +109,19 @@ def test_bundle_candidate_streamed_only(real_npz, bundle_dir, capsys):
     assert all(name in header for name in BASELINE_NAMES)
 
 
+def test_samples_per_trial_draws_k_model_and_baseline_trials_per_real_trial(
+        tuning, real_npz, bundle_dir, caplog):
+    n_real = tuning.select("test").n_trials
+    with caplog.at_level("INFO", logger="ldns_sim.evaluation.compare"):
+        assert _evaluate(str(bundle_dir), "--data", str(real_npz), "--n-boot", "0",
+                         "--steps", "2", "--samples-per-trial", "3") == 0
+    for name in (STREAMED, "PSTH-Poisson"):
+        assert f"evaluating {name} ({3 * n_real} trials) against {n_real} real trials" in \
+            caplog.text
+    with pytest.raises(ConfigError, match="--samples-per-trial 0"):
+        _evaluate(str(bundle_dir), "--data", str(real_npz), "--samples-per-trial", "0")
+
+
 def test_bundle_sampled_on_each_real_trial(tuning, tmp_path):
     """Ragged real trials: one generated trial per real trial, same length and behaviour;
     with a whole-window denoiser the window sampler's set appears too."""
