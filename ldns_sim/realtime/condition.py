@@ -71,6 +71,13 @@ class ConditionSource:
         """Marker strings of events since the last call (oldest first); empty if none."""
         return []
 
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """After ``start``: block until a first sample is in (``True``), at most ``timeout_s``.
+
+        Sources that always have a value (constant, scripted, replayed) return at once.
+        """
+        return True
+
     def __enter__(self) -> ConditionSource:
         return self.start()
 

@@ -149,6 +149,11 @@ class Engine:
         Pin the loop's thread to this CPU (``os.sched_setaffinity``), restored when the loop
         ends; ``None``: the OS places it (docs/benchmarks.md 2.1). Refused (no such CPU, not
         Linux): a warning, unpinned.
+    source_wait_s
+        After starting the source, wait up to this long for its first sample before the
+        first bin (``ConditionSource.wait_for_data``), so a stream driven by a rig does not
+        open with bins on a zero condition while its inlet connects. None by then: a warning,
+        and the stream starts (those bins say ``ok=False``). 0: start at once.
 
     Notes
     -----
@@ -165,7 +170,7 @@ class Engine:
                  meta: StreamMeta | None = None, warmup_chunks: int = 0,
                  stats_capacity: int = 2**20, freeze_gc: bool = True,
                  rt_priority: int | None = None, gil_switch_s: float | None = None,
-                 cpu: int | None = None) -> None:
+                 cpu: int | None = None, source_wait_s: float = 0.0) -> None:
         self.generator, self.source, self.clock, self.meta = generator, source, clock, meta
         self.bin_s = float(generator.bin_s)
         self.bins_per_chunk = int(generator.bins_per_chunk)
@@ -177,6 +182,9 @@ class Engine:
         if cpu is not None and cpu < 0:
             raise ConfigError(f"cpu must be a CPU number (0 or more), got {cpu}")
         self.cpu = cpu
+        if not 0 <= source_wait_s < math.inf:
+            raise ConfigError(f"source_wait_s must be 0 or more seconds, got {source_wait_s}")
+        self.source_wait_s = float(source_wait_s)
         self.cpu_pinned = False
         """``True`` once the loop's thread runs on ``cpu`` only."""
         self._old_affinity: set[int] | None = None
@@ -315,6 +323,7 @@ class Engine:
             self._freeze_gc()
             self._shorten_gil_switch()
             self.source.start()
+            self._wait_for_source()
             self.t0_s = self.clock.now()
             self._mono_offset_s = self._measure_monotonic_offset()
         except BaseException:
@@ -324,6 +333,12 @@ class Engine:
         self._fan_out("write_marker", "start", self.t0_s)
         logger.info("streaming %r from t0=%.6f s, look-ahead %.2f ms",
                     self, self.t0_s, self._lookahead_s * 1e3)
+
+    def _wait_for_source(self) -> None:
+        if self.source_wait_s > 0 and not self.source.wait_for_data(self.source_wait_s):
+            logger.warning("condition source %r: no sample within %g s; streaming starts, on a "
+                           "zero condition until one arrives", self.source.name,
+                           self.source_wait_s)
 
     def _warm_up(self) -> None:
         zeros = np.zeros((self.bins_per_chunk, self.source.n_channels), dtype=np.float32)

@@ -83,6 +83,12 @@ class EngineProfile(_Section):
     of docs/benchmarks.md (2.1) one 10-minute run pinned to CPU 1 had 25 late chunks against
     46 unpinned; most of those came from the ZMQ meta repeat found later, so the gain of
     pinning by itself is not established."""
+    source_wait_s: float = Field(0.0, ge=0, le=600)
+    """Wait up to this long for the condition source's first sample before the first bin
+    (a rig's LSL or ZMQ behaviour stream takes a fraction of a second to connect); 0: start
+    at once. For open-loop rigs only: a rig that decodes the behaviour from the stream's own
+    spikes sends nothing before the first bin, so the stream would wait this long for it.
+    Sources that always have a value start at once anyway."""
     gil_switch_ms: float | None = Field(0.5, gt=0, le=100)
     """GIL switch interval while streaming (Python's default: 5 ms, which a helper thread
     running Python code can add to the engine's wake-up); unset: left at the default."""

@@ -111,6 +111,8 @@ class LinkState:
         self._events: list[str] = []
         self.n_samples = 0
         self.n_rejected: dict[str, int] = {}
+        self.first_sample = threading.Event()
+        """Set by the first good sample."""
 
     @property
     def has_data(self) -> bool:
@@ -124,6 +126,7 @@ class LinkState:
             self._sample_time_s = float(sample_time_s)
             self._arrival_time_s = float(arrival_time_s)
             self.n_samples += 1
+            self.first_sample.set()
             self._rejecting = None
             if self._lost_at_s is not None:
                 self._lost_at_s = None

@@ -26,6 +26,9 @@ class ThreadedSource(ConditionSource):
     def drain_events(self) -> list[str]:
         return self._link.drain_events()
 
+    def wait_for_data(self, timeout_s: float) -> bool:
+        return self._link.first_sample.wait(timeout_s)
+
     @property
     def n_rejected(self) -> int:
         """Samples rejected so far (NaN/Inf or malformed)."""

@@ -327,6 +327,7 @@ def test_engine_opens_sinks_with_meta():
     ({"lookahead_s": 0.05}, "lookahead_s must be between 0 and one chunk"),
     ({"duration_s": 0.001}, "duration_s must be at least one chunk"),
     ({"max_chunks": 0}, "max_chunks must be >= 1"),
+    ({"source_wait_s": -1.0}, "source_wait_s must be 0 or more"),
     ({"meta": make_stream_meta(n_neurons=3)}, "does not match"),
 ])
 def test_bad_arguments_raise_config_error(kwargs, message):

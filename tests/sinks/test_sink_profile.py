@@ -52,13 +52,13 @@ def test_engine_section_becomes_engine_options(tmp_path):
 
     assert engine_options(load_profile("default")) == {
         "rt_priority": 10, "freeze_gc": True, "gil_switch_s": 0.0005, "lookahead_s": None,
-        "cpu": None}
+        "cpu": None, "source_wait_s": 0.0}
     path = tmp_path / "p.toml"
     path.write_text('name = "p"\n[engine]\nrt_priority = 0\nlookahead_ms = 4\n'
-                    'freeze_gc = false\ngil_switch_ms = 2\ncpu = 1\n')
+                    'freeze_gc = false\ngil_switch_ms = 2\ncpu = 1\nsource_wait_s = 5\n')
     assert engine_options(load_profile(path)) == {
         "rt_priority": None, "freeze_gc": False, "gil_switch_s": 0.002, "lookahead_s": 0.004,
-        "cpu": 1}
+        "cpu": 1, "source_wait_s": 5.0}
     path.write_text('name = "p"\n[engine]\nrt_priority = 100\n')
     with pytest.raises(ConfigError, match="engine.rt_priority"):
         load_profile(path)

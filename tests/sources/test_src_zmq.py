@@ -2,6 +2,7 @@
 
 import json
 import math
+import threading
 import time
 
 import numpy as np
@@ -105,3 +106,38 @@ def test_both_formats_garbage_and_silence(publisher):
 def test_bad_endpoint_is_a_config_error():
     with pytest.raises(ConfigError, match="not a ZMQ endpoint"):
         ZmqConditionSource("127.0.0.1:5557", clock_now=ManualClock().now)
+
+
+def test_the_engine_waits_for_the_first_sample_before_its_first_bin(publisher, caplog):
+    from ldns_sim.realtime import Engine
+    from ldns_sim.sinks.base import MemorySink
+    from ldns_sim.testing import TuningCurveGenerator
+
+    socket, endpoint = publisher
+
+    def stream(wait_s):
+        clock = ManualClock(start_s=5.0)
+        source = ZmqConditionSource(endpoint, clock_now=clock.now)
+        sink = MemorySink()
+        generator = TuningCurveGenerator(4, 0.02, 1, np.random.default_rng(0))
+        return Engine(generator, source, [sink], clock, max_chunks=3,
+                      source_wait_s=wait_s), source, sink
+
+    # the rig's behaviour arrives a while after the stream is asked to start: every bin
+    # uses it, none a zero condition
+    engine, source, sink = stream(10.0)
+    sender = threading.Thread(target=_send_until, args=(
+        lambda: _binary(socket, 0, [[1.0, 2.0]]), lambda: source.n_samples > 0))
+    sender.start()
+    engine.run()
+    sender.join()
+    assert len(sink.chunks) == 3
+    for chunk in sink.chunks:
+        np.testing.assert_array_equal(chunk.condition, [[1.0, 2.0]])
+
+    # nothing arrives: one warning naming the source, then the stream runs on zeros
+    engine, source, sink = stream(0.2)
+    with caplog.at_level("WARNING", logger="ldns_sim.realtime.engine"):
+        engine.run()
+    assert len(sink.chunks) == 3 and not any(c.condition.any() for c in sink.chunks)
+    assert f"{source.name!r}: no sample within 0.2 s" in caplog.text
