@@ -15,10 +15,10 @@ a behaviour producer, an LSL consumer and a ZMQ consumer each in a process of it
 
     python scripts/stream_check.py --duration 600 --json runs/stream_check.json
 
-``--probe`` runs ``scripts/wake_probe.py`` beside the stream (a real-time thread alone in a
-process of its own, waking every millisecond) and lists, for every late chunk, the longest
-stall the probe saw around it: a late chunk that coincides with a probe stall was held up by
-the machine (the VM or the kernel), not by the simulator.
+``--probe`` runs ``scripts/wake_probe.py`` beside the stream, one per CPU (a real-time thread
+alone in a process of its own, waking every millisecond), and lists for every late chunk the
+longest stall each probe saw around it: a late chunk that coincides with a probe stall was held
+up by the machine (the VM or the kernel), not by the simulator.
 
 All traffic stays on this machine (LSL ResolveScope = machine, ZMQ on 127.0.0.1).
 """
@@ -164,35 +164,40 @@ def stall_events(stalls: list[dict], period_s: float) -> list[tuple[float, float
 
 
 def late_chunks_beside_stalls(work: str) -> dict:
-    """Late chunks of the recorded session and the machine stalls the probe saw near them."""
+    """Late chunks of the recorded session and the machine stalls the probes saw near them
+    (one probe per CPU: a stall of one virtual CPU stops only what runs on it)."""
     from pynwb import NWBHDF5IO
 
-    probe = json.load(open(f"{work}/wake_probe.json"))
-    events = stall_events(probe["stalls"], probe["period_ms"] / 1e3)
     with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
         nwb = io.read()
         telemetry = nwb.processing["ldns_sim"]["telemetry"].to_dataframe()
         # emitted_at is in session time; the probe's stamps are on the LSL (monotonic) clock
         t0_lsl_s = json.loads(nwb.notes)["lsl_clock_at_session_start_s"]
     telemetry["emitted_at_s"] = telemetry["emitted_at"] + t0_lsl_s
-    late = telemetry[telemetry["late"] > 0]
     t_first, t_last = telemetry["emitted_at_s"].min(), telemetry["emitted_at_s"].max()
-    during = [(t, d) for t, d in events if t_first <= t <= t_last]
-    chunks = []
-    for _, row in late.iterrows():
-        # a stall that can have held this chunk up: one that began in the 100 ms before its
-        # emission (its generation started at most one look-ahead before its bin's end)
-        near = [(t, d) for t, d in events if row["emitted_at_s"] - 0.1 <= t <= row["emitted_at_s"]]
-        chunks.append({"seq": int(row["seq"]), "generation_ms": row["generation_latency_s"] * 1e3,
-                       "emitted_at_s": row["emitted_at_s"],
-                       "probe_stall_ms": max((d for _, d in near), default=0.0) * 1e3})
-    return {"probe_lateness_ms": probe["lateness_ms"],
-            "probe_stalls_during_stream": {f"over_{x}ms": sum(d * 1e3 > x for _, d in during)
-                                           for x in (2, 4, 6, 10)},
-            "probe_longest_stall_ms": max((d for _, d in during), default=0.0) * 1e3,
+    late = telemetry[telemetry["late"] > 0]
+    per_cpu, chunks = {}, [{"seq": int(row["seq"]),
+                            "generation_ms": row["generation_latency_s"] * 1e3,
+                            "emitted_at_s": row["emitted_at_s"], "probe_stall_ms": {}}
+                           for _, row in late.iterrows()]
+    for cpu in range(os.cpu_count() or 1):
+        probe = json.load(open(f"{work}/wake_probe_cpu{cpu}.json"))
+        events = stall_events(probe["stalls"], probe["period_ms"] / 1e3)
+        during = [d for t, d in events if t_first <= t <= t_last]
+        per_cpu[f"cpu{cpu}"] = {
+            "lateness_ms": probe["lateness_ms"],
+            "stalls_during_stream": {f"over_{x}ms": sum(d * 1e3 > x for d in during)
+                                     for x in (2, 4, 6, 10)},
+            "longest_stall_ms": max(during, default=0.0) * 1e3,
             "seconds_with_steal_time": sum(t_first <= e["t_monotonic_s"] <= t_last
-                                           for e in probe["steal_s"]),
-            "late_chunks": chunks}
+                                           for e in probe["steal_s"])}
+        for chunk in chunks:
+            # a stall that can have held this chunk up began in the 100 ms before its emission
+            # (its generation started at most one look-ahead before its bin's end)
+            near = [d for t, d in events
+                    if chunk["emitted_at_s"] - 0.1 <= t <= chunk["emitted_at_s"]]
+            chunk["probe_stall_ms"][f"cpu{cpu}"] = max(near, default=0.0) * 1e3
+    return {"probes": per_cpu, "late_chunks": chunks}
 
 
 def analyse(work: str, prefix: str, model_meta: dict) -> dict:
@@ -274,7 +279,8 @@ def main() -> None:
     from ldns_sim.pretrained import resolve_model
 
     os.makedirs(args.work, exist_ok=True)
-    for old in ("session.nwb", "lsl.npz", "zmq.json", "producer.npy", "wake_probe.json"):
+    for old in ("session.nwb", "lsl.npz", "zmq.json", "producer.npy",
+                *(f"wake_probe_cpu{cpu}.json" for cpu in range(os.cpu_count() or 1))):
         if os.path.exists(f"{args.work}/{old}"):
             os.remove(f"{args.work}/{old}")
     bundle = load_bundle(resolve_model(args.model))
@@ -291,12 +297,12 @@ def main() -> None:
     prod = subprocess.Popen(me + ["--role", "producer", "--arg", behaviour,
                                   str(args.duration + 20), f"{w}/producer.npy",
                                   str(bundle.meta.velocity_scale), args.behaviour], env=ENV)
-    probe = None
-    if args.probe:
-        probe = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
-                                                               "wake_probe.py"),
-                                  "--duration", str(args.duration + 30), "--json",
-                                  f"{w}/wake_probe.json"], stdout=subprocess.DEVNULL)
+    probes = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                             "wake_probe.py"),
+                                "--duration", str(args.duration + 30), "--cpu", str(cpu),
+                                "--json", f"{w}/wake_probe_cpu{cpu}.json"],
+                               stdout=subprocess.DEVNULL)
+              for cpu in (range(os.cpu_count() or 1) if args.probe else ())]
     time.sleep(2.0)
     stream = subprocess.Popen(
         [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
@@ -319,13 +325,13 @@ def main() -> None:
     for p in consumers:
         p.wait(timeout=120)
     prod.wait(timeout=120)
-    if probe is not None:
+    for probe in probes:
         probe.wait(timeout=120)
     time.sleep(1.0)
     report = {"model": args.model, "duration_s": args.duration, "behaviour": args.behaviour,
               "profile": args.profile, "stream_exit_code":
               stream.returncode, **analyse(w, prefix, meta)}
-    if probe is not None:
+    if probes:
         report["machine_stalls"] = late_chunks_beside_stalls(w)
     text = json.dumps(report, indent=2, default=float)
     print(text)

@@ -10,7 +10,11 @@ else while this VM's CPU was ready to run).
 If the probe stalls at the same moments as the stream's engine thread, the stall is outside
 the simulator (the VM or the kernel); if the engine stalls alone, it is inside the process.
 
-    python scripts/wake_probe.py --duration 660 --json runs/wake_probe.json
+    python scripts/wake_probe.py --duration 660 --cpu 1 --json runs/wake_probe_cpu1.json
+
+Steal time is per virtual CPU: a stall of one stops only the threads on it, so to match a
+stall with a chunk, run one probe per CPU (``--cpu``; ``scripts/stream_check.py --probe``
+does).
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ def read_steal_ticks() -> dict[str, int]:
     return steal
 
 
-def probe(duration_s: float, period_s: float, threshold_s: float, rt_priority: int) -> dict:
+def probe(duration_s: float, period_s: float, threshold_s: float, rt_priority: int,
+          cpu: int | None = None) -> dict:
+    if cpu is not None:  # a stall of one virtual CPU stops only what runs on it
+        os.sched_setaffinity(0, {cpu})
     rt = False
     if rt_priority > 0:
         try:
@@ -69,7 +76,7 @@ def probe(duration_s: float, period_s: float, threshold_s: float, rt_priority: i
             steal_before = steal_now
     ms = lateness_s * 1e3
     return {
-        "rt_priority": rt_priority if rt else 0, "period_ms": period_s * 1e3,
+        "rt_priority": rt_priority if rt else 0, "cpu": cpu, "period_ms": period_s * 1e3,
         "duration_s": duration_s, "t0_monotonic_s": t0_s, "n_wakes": n_wakes,
         "lateness_ms": {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
                         "p99_9": float(np.percentile(ms, 99.9)), "max": float(ms.max())},
@@ -86,10 +93,11 @@ def main() -> None:
     parser.add_argument("--threshold-ms", type=float, default=1.0,
                         help="wake-ups later than this are listed with their time")
     parser.add_argument("--rt-priority", type=int, default=10, help="SCHED_FIFO; 0: normal")
+    parser.add_argument("--cpu", type=int, help="pin the probe to this CPU (Linux)")
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args()
     result = probe(args.duration, args.period_ms / 1e3, args.threshold_ms / 1e3,
-                   args.rt_priority)
+                   args.rt_priority, args.cpu)
     summary = {k: v for k, v in result.items() if k not in ("stalls", "steal_s")}
     print(json.dumps(summary, indent=1))
     print(f"{len(result['stalls'])} wake-ups later than {args.threshold_ms} ms; "
