@@ -38,6 +38,10 @@ import numpy as np
 ENV = {**os.environ, "LDNS_SIM_LSL_SCOPE": "machine"}
 DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
 RATE_HZ = 100.0
+#: The probes' SCHED_FIFO priority: below the engine's (10 in the default profile), so the
+#: engine preempts them; at the same priority a probe on the engine's CPU waited for the engine
+#: (8,975 of its wake-ups over 2 ms late in one run) and delayed the engine in turn.
+PROBE_RT_PRIORITY = 5
 
 
 def replayed_test_velocity() -> tuple[np.ndarray, float]:
@@ -300,6 +304,7 @@ def main() -> None:
     probes = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
                                                              "wake_probe.py"),
                                 "--duration", str(args.duration + 30), "--cpu", str(cpu),
+                                "--rt-priority", str(PROBE_RT_PRIORITY),
                                 "--json", f"{w}/wake_probe_cpu{cpu}.json"],
                                stdout=subprocess.DEVNULL)
               for cpu in (range(os.cpu_count() or 1) if args.probe else ())]
