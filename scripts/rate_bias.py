@@ -1,0 +1,77 @@
+"""Where a model's population rate goes wrong: the autoencoder, the diffusion, or the counts.
+
+For the ``--split`` trials of the M1 recording it prints the population rate (Hz, summed over
+neurons) of the real trials, of the autoencoder's reconstructions of them (``decode(encode)``),
+and of the model's streamed samples on the same trials' conditions (their rates, and the counts
+the observation model drew from those rates), with the per-neuron rate RMSE against the real
+trials; then the samples' counts / rates ratio over the first bins of a trial.
+
+    python scripts/rate_bias.py runs/m1-direction-al64 m1-velocity --split test
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from ldns_sim.bundle import load_bundle
+from ldns_sim.data.load import load_spike_data
+from ldns_sim.evaluate_command import sample_model
+from ldns_sim.nn.autoencoder import encode_stitched
+from ldns_sim.pretrained import resolve_model
+
+DATA = "../shared/data/m1_center_out_trialdata/center_out_data.mat"
+ENCODE_WINDOW_BINS, ENCODE_HOP_BINS = 64, 16
+
+
+def per_neuron_hz(trials, bin_s: float) -> np.ndarray:
+    """(n_neurons,) mean over every bin of every trial, in Hz."""
+    return np.concatenate([np.asarray(t, float) for t in trials]).mean(0) / bin_s
+
+
+@torch.no_grad()
+def reconstructed_rates(model: str, trials) -> list[np.ndarray]:
+    """The autoencoder's rates (counts per bin) of each real trial, (n_bins, n_neurons)."""
+    ae = load_bundle(resolve_model(model)).ae
+    out = []
+    for counts in trials:
+        x = torch.as_tensor(np.asarray(counts, np.float32).T)  # (N, L)
+        z = encode_stitched(ae, x, ENCODE_WINDOW_BINS, ENCODE_HOP_BINS)  # (Z, L)
+        out.append(ae.decode(z[None])[0].T.numpy())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="model bundles or shipped names")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--data", default=DATA)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-bins", type=int, default=8)
+    args = parser.parse_args()
+    real = load_spike_data(args.data).select(args.split)
+    real_hz = per_neuron_hz(real.counts, real.bin_s)
+    print(f"{args.split}: {real.n_trials} real trials, population rate {real_hz.sum():.1f} Hz")
+    for model in args.models:
+        ae_hz = per_neuron_hz(reconstructed_rates(model, real.counts), real.bin_s)
+        sets, _ = sample_model(model, real, 4, np.random.SeedSequence(args.seed))
+        samples = sets["LDNS (streamed)"]
+        count_hz = per_neuron_hz(samples.counts, real.bin_s)
+        rate_hz = per_neuron_hz(samples.true_rates, real.bin_s)
+
+        def rmse(a):
+            return float(np.sqrt(((a - real_hz) ** 2).mean()))
+
+        print(f"{model}: population rate (Hz) autoencoder {ae_hz.sum():.1f}, samples' rates "
+              f"{rate_hz.sum():.1f}, samples' counts {count_hz.sum():.1f}; per-neuron RMSE vs "
+              f"real {rmse(ae_hz):.2f} / {rmse(rate_hz):.2f} / {rmse(count_hz):.2f} Hz")
+        n = min(args.first_bins, min(len(c) for c in samples.counts))
+        counts = np.mean([np.asarray(c[:n], float).sum(1) for c in samples.counts], axis=0)
+        rates = np.mean([np.asarray(r[:n], float).sum(1) for r in samples.true_rates], axis=0)
+        print(f"   samples' counts / rates, bins 1-{n}: {np.round(counts / rates, 2).tolist()}")
+
+
+if __name__ == "__main__":
+    main()
