@@ -31,8 +31,9 @@ the age of the last row's sample at emission. The floor is a trade measured in
 ``docs/benchmarks.md`` (2.1, 2.2): with the engine thread real-time, leads above 5 ms were
 rare (0 to 5 per thousand chunks on a shared 2-core machine), at normal priority a quarter
 of them were; in two quiet 10-minute streams the longest generations were 5.5 and 4.9 ms, so
-a 5 ms floor left 3 and 1 chunks late, which 6 ms covers (the next run, at 6 ms, still had
-one: the engine woke 5.6 ms late); and every millisecond of look-ahead is a millisecond of
+a 5 ms floor left 3 and 1 chunks late, which 6 ms covers (later runs at 6 ms still had 0-2:
+the VM stops a CPU for 5 to 30 ms a few times in 10 minutes, seen by a probe thread beside the
+stream, ``scripts/wake_probe.py``); and every millisecond of look-ahead is a millisecond of
 condition-to-spikes latency (at most one bin plus ``L``).
 
 Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
