@@ -96,6 +96,8 @@ LOOKAHEAD_QUANTILE = 0.95
 #: Adaptive look-ahead floor with a real-time engine thread (seconds; a quarter bin if less).
 #: At normal priority the floor is a quarter bin: OS wake-up delays of several ms are common.
 LOOKAHEAD_FLOOR_RT_S = 0.006
+#: The wait for a condition source's first sample checks for a stop request this often, s.
+SOURCE_WAIT_SLICE_S = 0.05
 #: How often the offset between the LSL and the monotonic clock is measured again, seconds.
 OFFSET_INTERVAL_S = 10.0
 #: Engines streaming with the GC frozen (the freeze is process-wide: the last one lifts it).
@@ -317,6 +319,7 @@ class Engine:
         if self._state != "idle":
             raise RuntimeError(f"{self!r} has already run; build a new Engine")
         self._state = "on"
+        source_started = False
         try:
             for sink in list(self._sinks) if self.meta is not None else []:
                 sink.open(self.meta)
@@ -324,11 +327,14 @@ class Engine:
             self._freeze_gc()
             self._shorten_gil_switch()
             self.source.start()
+            source_started = True
             self._wait_for_source()
             self.t0_s = self.clock.now()
             self._mono_offset_s = self._measure_monotonic_offset()
         except BaseException:
             self._state = "failed"
+            if source_started:  # e.g. Ctrl-C while waiting for its first sample
+                _call_logged(self.source.stop, f"condition source {self.source.name!r} stop")
             self._finish(started=False)
             raise
         self._fan_out("write_marker", "start", self.t0_s)
@@ -336,7 +342,13 @@ class Engine:
                     self, self.t0_s, self._lookahead_s * 1e3)
 
     def _wait_for_source(self) -> None:
-        if self.source_wait_s > 0 and not self.source.wait_for_data(self.source_wait_s):
+        """Wait for the source's first sample in slices, so ``stop()`` and signals get through."""
+        n_slices = math.ceil(self.source_wait_s / SOURCE_WAIT_SLICE_S)
+        for _ in range(n_slices):
+            if self._stop.is_set() or self.source.wait_for_data(
+                    min(SOURCE_WAIT_SLICE_S, self.source_wait_s)):
+                return
+        if n_slices:
             logger.warning("condition source %r: no sample within %g s; streaming starts, on a "
                            "zero condition until one arrives", self.source.name,
                            self.source_wait_s)

@@ -141,3 +141,37 @@ def test_the_engine_waits_for_the_first_sample_before_its_first_bin(publisher, c
         engine.run()
     assert len(sink.chunks) == 3 and not any(c.condition.any() for c in sink.chunks)
     assert f"{source.name!r}: no sample within 0.2 s" in caplog.text
+
+
+def test_a_stop_or_ctrl_c_during_the_wait_ends_the_stream_and_stops_the_source(publisher):
+    from ldns_sim.realtime import Engine
+    from ldns_sim.sinks.base import MemorySink
+    from ldns_sim.testing import TuningCurveGenerator
+
+    _, endpoint = publisher  # nothing is ever published
+
+    def engine_on(source):
+        generator = TuningCurveGenerator(4, 0.02, 1, np.random.default_rng(0))
+        sink = MemorySink()
+        return Engine(generator, source, [sink], ManualClock(), max_chunks=3,
+                      source_wait_s=600.0), sink
+
+    source = ZmqConditionSource(endpoint, clock_now=time.monotonic)
+    engine, sink = engine_on(source)
+    runner = threading.Thread(target=engine.run)
+    runner.start()
+    time.sleep(0.2)
+    engine.request_stop()  # what SIGINT/SIGTERM do (install_signal_handlers)
+    runner.join(timeout=30)
+    assert not runner.is_alive() and engine.state == "stopped"
+    assert sink.chunks == [] and sink.closed and source._thread is None
+
+    class InterruptedWait(ZmqConditionSource):  # Ctrl-C raised inside the wait itself
+        def wait_for_data(self, timeout_s):
+            raise KeyboardInterrupt
+
+    source = InterruptedWait(endpoint, clock_now=time.monotonic)
+    engine, sink = engine_on(source)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run()
+    assert engine.state == "failed" and sink.closed and source._thread is None
