@@ -5,8 +5,9 @@ What is compared with what:
 * The **real set** is the ``--split`` trials of ``--data`` (default ``test``).
 * The **candidate** is one of
     - a model bundle (a shipped name or a directory with ``config.json``). It is sampled on
-      the real trials' own conditions: one generated trial per real trial, with that trial's
-      length and behaviour (velocity models) or direction (direction models). Two sets:
+      the real trials' own conditions: one generated trial per real trial
+      (``--samples-per-trial K``: K of them), with that trial's length and behaviour (velocity
+      models) or direction (direction models). Two sets:
       ``LDNS (streamed)``, the causal bin-by-bin sampler that ``ldns-sim stream`` runs, and,
       when the bundle has one, ``LDNS (window)``, the published whole-window denoiser.
       Trial lengths are kept exactly. The streaming sampler, the decoder and the spike-history
@@ -25,10 +26,11 @@ What is compared with what:
       are cut to their first L bins (L = the shortest real trial, or a segment if shorter)
       and the session is cut into consecutive L-bin pieces (a remainder shorter than L at the
       end of each segment is dropped).
-* The **baselines**, fitted on the ``train`` split and generated on the real set's trials
-  (same lengths, behaviour and directions): PSTH-Poisson per direction, the real trials
-  shuffled per neuron within condition, a dichotomized Gaussian and a homogeneous Poisson.
-  GPFA is left out (minutes to fit, and an optional dependency).
+* The **baselines**, fitted on the ``train`` split and generated on the real set's trials (same
+  lengths, behaviour and directions; K per real trial with ``--samples-per-trial K``):
+  PSTH-Poisson per direction, the real trials shuffled per neuron within condition, a
+  dichotomized Gaussian and a homogeneous Poisson. GPFA is left out (minutes to fit, and an optional
+  dependency).
 
 Then :func:`ldns_sim.evaluation.evaluate_sets` (data floor and bootstrap intervals) prints a
 table on stdout; ``--report DIR`` writes metrics.json, the PNGs and index.html. The choices
@@ -72,7 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ----------
     args
         From ``ldns_sim.cli.build_parser()``: ``candidate``, ``data``, ``adapter``, ``split``,
-        ``report``, ``steps``, ``n_boot``, ``seed``.
+        ``report``, ``steps``, ``samples_per_trial``, ``n_boot``, ``seed``.
 
     Raises
     ------
@@ -149,6 +151,9 @@ def _candidate_sets(args, real: SpikeData, seed: np.random.SeedSequence, clock
 
     path = Path(args.candidate)
     kind = _candidate_kind(path)
+    if kind != "model" and args.samples_per_trial != 1:
+        raise ConfigError(f"--samples-per-trial {args.samples_per_trial}: only a model can draw "
+                          f"more trials; {path.name} is a {kind} file, compared as it is")
     if kind == "model":
         with clock("sampling"):
             sets, notes = sample_model(args.candidate,
@@ -308,7 +313,8 @@ def sample_model(model: str, real: SpikeData, n_steps: int, seed: np.random.Seed
                  eta: float = 0.0, guidance: float | None = None,
                  context_noise_t: int | None = None, step_spacing: str = DEFAULT_STEP_SPACING
                  ) -> tuple[dict[str, SpikeData], dict[str, str]]:
-    """Generate one trial per real trial with a model bundle, on that trial's conditions.
+    """Generate one trial per trial of ``real`` with a model bundle, on that trial's conditions
+    (``repeat_trials(real, K)`` for K per real trial).
 
     Parameters
     ----------

@@ -165,6 +165,8 @@ def test_bad_candidate_and_options_are_config_errors(real_npz, tmp_path):
         _evaluate(str(tmp_path / "missing.npz"), "--data", str(real_npz))
     with pytest.raises(ConfigError, match="--steps 0"):
         _evaluate(str(real_npz), "--data", str(real_npz), "--steps", "0")
+    with pytest.raises(ConfigError, match="--samples-per-trial 2: only a model.*tuning.npz"):
+        _evaluate(str(real_npz), "--data", str(real_npz), "--samples-per-trial", "2")
 
 
 def test_samples_nwb_written_by_sample(tuning, real_npz, tmp_path, capsys):
