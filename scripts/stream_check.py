@@ -184,7 +184,7 @@ def late_chunks_beside_stalls(work: str) -> dict:
                             "generation_ms": row["generation_latency_s"] * 1e3,
                             "emitted_at_s": row["emitted_at_s"], "probe_stall_ms": {}}
                            for _, row in late.iterrows()]
-    for cpu in range(os.cpu_count() or 1):
+    for cpu in sorted(os.sched_getaffinity(0)):
         probe = json.load(open(f"{work}/wake_probe_cpu{cpu}.json"))
         events = stall_events(probe["stalls"], probe["period_ms"] / 1e3)
         during = [d for t, d in events if t_first <= t <= t_last]
@@ -284,7 +284,7 @@ def main() -> None:
 
     os.makedirs(args.work, exist_ok=True)
     for old in ("session.nwb", "lsl.npz", "zmq.json", "producer.npy",
-                *(f"wake_probe_cpu{cpu}.json" for cpu in range(os.cpu_count() or 1))):
+                *(f"wake_probe_cpu{cpu}.json" for cpu in sorted(os.sched_getaffinity(0)))):
         if os.path.exists(f"{args.work}/{old}"):
             os.remove(f"{args.work}/{old}")
     bundle = load_bundle(resolve_model(args.model))
@@ -307,7 +307,7 @@ def main() -> None:
                                 "--rt-priority", str(PROBE_RT_PRIORITY),
                                 "--json", f"{w}/wake_probe_cpu{cpu}.json"],
                                stdout=subprocess.DEVNULL)
-              for cpu in (range(os.cpu_count() or 1) if args.probe else ())]
+              for cpu in (sorted(os.sched_getaffinity(0)) if args.probe else ())]
     time.sleep(2.0)
     stream = subprocess.Popen(
         [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
@@ -330,8 +330,9 @@ def main() -> None:
     for p in consumers:
         p.wait(timeout=120)
     prod.wait(timeout=120)
-    for probe in probes:
-        probe.wait(timeout=120)
+    if [probe for probe in probes if probe.wait(timeout=120) != 0]:
+        print("a wake_probe failed (see above): no stall report", file=sys.stderr)
+        probes = []
     time.sleep(1.0)
     report = {"model": args.model, "duration_s": args.duration, "behaviour": args.behaviour,
               "profile": args.profile, "stream_exit_code":
