@@ -215,6 +215,7 @@ class Engine:
         self._state = "idle"
         self._error: BaseException | None = None
         self._reader = GuardedSource(source)
+        self._source_started = False
         self.t0_s = float("nan")
         self._mono_offset_s = 0.0
         self._offset_every = max(1, math.ceil(OFFSET_INTERVAL_S / self.chunk_s))
@@ -319,7 +320,6 @@ class Engine:
         if self._state != "idle":
             raise RuntimeError(f"{self!r} has already run; build a new Engine")
         self._state = "on"
-        source_started = False
         try:
             for sink in list(self._sinks) if self.meta is not None else []:
                 sink.open(self.meta)
@@ -327,14 +327,12 @@ class Engine:
             self._freeze_gc()
             self._shorten_gil_switch()
             self.source.start()
-            source_started = True
+            self._source_started = True
             self._wait_for_source()
             self.t0_s = self.clock.now()
             self._mono_offset_s = self._measure_monotonic_offset()
         except BaseException:
             self._state = "failed"
-            if source_started:  # e.g. Ctrl-C while waiting for its first sample
-                _call_logged(self.source.stop, f"condition source {self.source.name!r} stop")
             self._finish(started=False)
             raise
         self._fan_out("write_marker", "start", self.t0_s)
@@ -481,7 +479,9 @@ class Engine:
             if self._state == "on":
                 self._write_source_events()
                 self._fan_out("write_marker", "stop", self.clock.now())
+            if self._source_started:  # also after a failed start, e.g. Ctrl-C in the wait
                 _call_logged(self.source.stop, f"condition source {self.source.name!r} stop")
+                self._source_started = False
             for sink in self._sinks:
                 _call_logged(sink.close, f"sink {sink.name!r} close")
             self._sinks.clear()
