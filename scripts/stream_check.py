@@ -167,9 +167,9 @@ def stall_events(stalls: list[dict], period_s: float) -> list[tuple[float, float
     return events
 
 
-def late_chunks_beside_stalls(work: str) -> dict:
+def late_chunks_beside_stalls(work: str, cpus: list[int]) -> dict:
     """Late chunks of the recorded session and the machine stalls the probes saw near them
-    (one probe per CPU: a stall of one virtual CPU stops only what runs on it)."""
+    (one probe per CPU of ``cpus``: a stall of one virtual CPU stops only what runs on it)."""
     from pynwb import NWBHDF5IO
 
     with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
@@ -184,7 +184,7 @@ def late_chunks_beside_stalls(work: str) -> dict:
                             "generation_ms": row["generation_latency_s"] * 1e3,
                             "emitted_at_s": row["emitted_at_s"], "probe_stall_ms": {}}
                            for _, row in late.iterrows()]
-    for cpu in sorted(os.sched_getaffinity(0)):
+    for cpu in cpus:
         probe = json.load(open(f"{work}/wake_probe_cpu{cpu}.json"))
         events = stall_events(probe["stalls"], probe["period_ms"] / 1e3)
         during = [d for t, d in events if t_first <= t <= t_last]
@@ -283,8 +283,9 @@ def main() -> None:
     from ldns_sim.pretrained import resolve_model
 
     os.makedirs(args.work, exist_ok=True)
+    cpus = sorted(os.sched_getaffinity(0))  # one probe on each CPU this process may use
     for old in ("session.nwb", "lsl.npz", "zmq.json", "producer.npy",
-                *(f"wake_probe_cpu{cpu}.json" for cpu in sorted(os.sched_getaffinity(0)))):
+                *(f"wake_probe_cpu{cpu}.json" for cpu in cpus)):
         if os.path.exists(f"{args.work}/{old}"):
             os.remove(f"{args.work}/{old}")
     bundle = load_bundle(resolve_model(args.model))
@@ -307,7 +308,7 @@ def main() -> None:
                                 "--rt-priority", str(PROBE_RT_PRIORITY),
                                 "--json", f"{w}/wake_probe_cpu{cpu}.json"],
                                stdout=subprocess.DEVNULL)
-              for cpu in (sorted(os.sched_getaffinity(0)) if args.probe else ())]
+              for cpu in (cpus if args.probe else ())]
     time.sleep(2.0)
     stream = subprocess.Popen(
         [sys.executable, "-m", "ldns_sim", "stream", "--model", args.model,
@@ -330,15 +331,15 @@ def main() -> None:
     for p in consumers:
         p.wait(timeout=120)
     prod.wait(timeout=120)
-    if [probe for probe in probes if probe.wait(timeout=120) != 0]:
-        print("a wake_probe failed (see above): no stall report", file=sys.stderr)
-        probes = []
+    probe_codes = [probe.wait(timeout=120) for probe in probes]
     time.sleep(1.0)
     report = {"model": args.model, "duration_s": args.duration, "behaviour": args.behaviour,
               "profile": args.profile, "stream_exit_code":
               stream.returncode, **analyse(w, prefix, meta)}
-    if probes:
-        report["machine_stalls"] = late_chunks_beside_stalls(w)
+    if any(probe_codes):
+        print("a wake_probe failed (see above): no stall report", file=sys.stderr)
+    elif probes:
+        report["machine_stalls"] = late_chunks_beside_stalls(w, cpus)
     text = json.dumps(report, indent=2, default=float)
     print(text)
     if args.json:
