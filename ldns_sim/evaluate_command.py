@@ -29,8 +29,8 @@ What is compared with what:
 * The **baselines**, fitted on the ``train`` split and generated on the real set's trials (same
   lengths, behaviour and directions; K per real trial with ``--samples-per-trial K``):
   PSTH-Poisson per direction, the real trials shuffled per neuron within condition, a
-  dichotomized Gaussian and a homogeneous Poisson. GPFA is left out (minutes to fit, and an optional
-  dependency).
+  dichotomized Gaussian and a homogeneous Poisson. GPFA is left out (minutes to fit, and an
+  optional dependency).
 
 Then :func:`ldns_sim.evaluation.evaluate_sets` (data floor and bootstrap intervals) prints a
 table on stdout; ``--report DIR`` writes metrics.json, the PNGs and index.html. The choices
