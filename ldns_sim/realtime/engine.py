@@ -48,11 +48,25 @@ holder to let go (``sys.setswitchinterval``; Python's default is 5 ms): a helper
 process running Python code (a sink's writer, a condition reader) otherwise delays the engine's
 wake-up by up to 5 ms, nearly the whole look-ahead.
 
-Late chunks. A chunk whose generation ends after ``t_end`` is emitted at once, counted and
-still stamped at its target times (the stream stays regular and gap-free for LSL consumers;
-its timestamps tell the truth about which bin is which). The engine never skips bins to catch
-up; ``Telemetry.queue_depth`` is the backlog, the number of whole chunks already due when a
-chunk is handed out (0 when on time).
+Immediate emission (``emission="immediate"``). The schedule above hands each chunk out at its
+end, so a behaviour sample reaches the spikes within one bin plus ``L``, and ``L`` has to
+cover the slowest generations and wake-ups. Immediate emission trades the regular hand-out
+for latency, as an acquisition system does: each bin's condition is read at the bin's end
+(``L = 0``), the chunk is generated right after its last bin ended and handed out the moment
+it is done, still stamped with its bins' ends (the stamps stay exactly regular; they are
+``g`` in the past when the chunk arrives, ``g`` the generation time). A sample then reaches
+the spikes within one bin plus ``g``; the hand-out time varies with ``g`` (the emission
+jitter, push time - bin end, is ``g`` plus the wake-up). A chunk is late when it is handed
+out more than ``deadline_s`` after its end (default: a quarter of the chunk, the generation
+budget); nothing waits for the deadline, it only labels the chunk. ``ldns-sim stream`` uses it
+by default (``[engine] emission``); ``Engine`` itself defaults to the scheduled emission.
+
+Late chunks. A chunk whose generation ends after ``t_end`` (immediate emission: after
+``t_end + deadline_s``) is emitted at once, counted and still stamped at its target times
+(the stream stays regular and gap-free for LSL consumers; its timestamps tell the truth about
+which bin is which). The engine never skips bins to catch up; ``Telemetry.queue_depth`` is
+the backlog, the number of whole chunks already due when a chunk is handed out (0 when on
+time).
 
 Failure. A sink that raises is logged once, closed and dropped; the stream goes on. A
 condition source that raises is logged once and its last value held (``ok=False``). A
@@ -96,6 +110,10 @@ LOOKAHEAD_QUANTILE = 0.95
 #: Adaptive look-ahead floor with a real-time engine thread (seconds; a quarter bin if less).
 #: At normal priority the floor is a quarter bin: OS wake-up delays of several ms are common.
 LOOKAHEAD_FLOOR_RT_S = 0.006
+#: Emission schedules (module docstring): hand out at the chunk's end, or as soon as generated.
+EMISSIONS = ("scheduled", "immediate")
+#: Immediate emission: default deadline, as a fraction of a chunk, after which a chunk is late.
+IMMEDIATE_DEADLINE_CHUNKS = 0.25
 #: The wait for a condition source's first sample checks for a stop request this often, s.
 SOURCE_WAIT_SLICE_S = 0.05
 #: How often the offset between the LSL and the monotonic clock is measured again, seconds.
@@ -157,6 +175,13 @@ class Engine:
         first bin (``ConditionSource.wait_for_data``), so a stream driven by a rig does not
         open with bins on a zero condition while its inlet connects. None by then: a warning,
         and the stream starts (those bins say ``ok=False``). 0: start at once.
+    emission
+        ``"scheduled"``: generate ``L`` ahead and hand each chunk out at its end;
+        ``"immediate"``: read each bin's condition at its end, generate after the chunk's end
+        and hand it out when done (module docstring). Immediate takes no ``lookahead_s``.
+    deadline_s
+        Immediate emission only: a chunk handed out more than this after its end is late;
+        ``None``: a quarter of a chunk.
 
     Notes
     -----
@@ -173,12 +198,15 @@ class Engine:
                  meta: StreamMeta | None = None, warmup_chunks: int = 0,
                  stats_capacity: int = 2**20, freeze_gc: bool = True,
                  rt_priority: int | None = None, gil_switch_s: float | None = None,
-                 cpu: int | None = None, source_wait_s: float = 0.0) -> None:
+                 cpu: int | None = None, source_wait_s: float = 0.0,
+                 emission: str = "scheduled", deadline_s: float | None = None) -> None:
         self.generator, self.source, self.clock, self.meta = generator, source, clock, meta
         self.bin_s = float(generator.bin_s)
         self.bins_per_chunk = int(generator.bins_per_chunk)
         self.chunk_s = self.bins_per_chunk * self.bin_s
         self._check_args(lookahead_s, duration_s, max_chunks, warmup_chunks)
+        self.immediate, self.deadline_s = self._check_emission(emission, deadline_s,
+                                                               lookahead_s)
         if rt_priority is not None and not 1 <= rt_priority <= 99:
             raise ConfigError(f"rt_priority must be between 1 and 99, got {rt_priority}")
         self.rt_priority = rt_priority
@@ -246,6 +274,26 @@ class Engine:
             raise ConfigError(f"stream meta (bin_s={self.meta.bin_s}, "
                               f"{self.meta.n_neurons} neurons) does not match {name} "
                               f"(bin_s={self.bin_s}, {len(self.generator.meta_neuron_ids)})")
+
+    def _check_emission(self, emission: str, deadline_s: float | None,
+                        lookahead_s: float | None) -> tuple[bool, float]:
+        """``(immediate, deadline_s)`` from the arguments, or a ``ConfigError``."""
+        if emission not in EMISSIONS:
+            raise ConfigError(f"emission must be one of {EMISSIONS}, got {emission!r}")
+        immediate = emission == "immediate"
+        if not immediate:
+            if deadline_s is not None:
+                raise ConfigError("deadline_s applies to immediate emission only; scheduled "
+                                  "emission is late when a chunk is not ready at its end")
+            return False, 0.0
+        if lookahead_s:
+            raise ConfigError(f"immediate emission reads each bin's condition at its end; "
+                              f"a look-ahead ({lookahead_s} s) does not apply")
+        if deadline_s is None:
+            return True, IMMEDIATE_DEADLINE_CHUNKS * self.chunk_s
+        if not 0 < deadline_s < math.inf:
+            raise ConfigError(f"deadline_s must be more than 0 s, got {deadline_s}")
+        return True, float(deadline_s)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Engine:
@@ -336,8 +384,9 @@ class Engine:
             self._finish(started=False)
             raise
         self._fan_out("write_marker", "start", self.t0_s)
-        logger.info("streaming %r from t0=%.6f s, look-ahead %.2f ms",
-                    self, self.t0_s, self._lookahead_s * 1e3)
+        timing = (f"immediate emission, deadline {self.deadline_s * 1e3:.2f} ms" if self.immediate
+                  else f"look-ahead {self._lookahead_s * 1e3:.2f} ms")
+        logger.info("streaming %r from t0=%.6f s, %s", self, self.t0_s, timing)
 
     def _wait_for_source(self) -> None:
         """Wait for the source's first sample in slices, so ``stop()`` and signals get through."""
@@ -498,7 +547,7 @@ class Engine:
             first_bin = k * n
             bin_end_s = self.t0_s + (first_bin + 1 + np.arange(n)) * self.bin_s  # (n,)
             t_end_s = float(bin_end_s[-1])
-            condition = self._read_condition(bin_end_s - self._lookahead_s)
+            condition = self._read_condition(bin_end_s - self._lookahead_s)  # L = 0: immediate
             if condition is None:
                 return
             self._write_source_events()
@@ -514,10 +563,13 @@ class Engine:
             lead_s = t_done_s - max(t_end_s - self._lookahead_s, t_free_s)
             self._lead_s.append(lead_s)
             self._check_chunk(chunk)
-            if not self._wait_until(t_end_s):
+            if self.immediate:
+                late = t_done_s > t_end_s + self.deadline_s
+            elif self._wait_until(t_end_s):
+                late = t_done_s > t_end_s
+            else:
                 return
-            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s, late=t_done_s > t_end_s,
-                       lead_s=lead_s)
+            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s, late=late, lead_s=lead_s)
             self._lookahead_s = self._next_lookahead()
 
     def _read_condition(self, read_at_s: np.ndarray) -> np.ndarray | None:
@@ -553,10 +605,11 @@ class Engine:
         self._fan_out("write_chunk", stamped)
         self._log.record(latency_s, pushed_s - t_end_s, late, chunk.n_bins, lead_s)
         if late and _is_power_of_ten(self._log.n_late):
+            budget = (f"deadline {self.deadline_s * 1e3:.1f} ms after its end" if self.immediate
+                      else f"look-ahead {self._lookahead_s * 1e3:.1f} ms")
             logger.warning("%d chunk(s) late so far (chunk %d: done %.1f ms after its "
-                           "scheduled start, generation %.1f ms, look-ahead %.1f ms)",
-                           self._log.n_late, seq, self._lead_s[-1] * 1e3, latency_s * 1e3,
-                           self._lookahead_s * 1e3)
+                           "scheduled start, generation %.1f ms, %s)", self._log.n_late, seq,
+                           self._lead_s[-1] * 1e3, latency_s * 1e3, budget)
         last = self._reader.last
         self._fan_out("write_telemetry", Telemetry(
             seq=seq, generation_latency_s=latency_s,
@@ -585,6 +638,8 @@ class Engine:
                                f"{shapes}; expected {n} bins of {n_neurons} neurons")
 
     def _next_lookahead(self) -> float:
+        if self.immediate:
+            return 0.0
         if self.fixed_lookahead_s is not None:
             return float(self.fixed_lookahead_s)
         budget_s = (LOOKAHEAD_HEADROOM * np.quantile(self._lead_s, LOOKAHEAD_QUANTILE)

@@ -2,7 +2,9 @@
 
 Per chunk the engine records the generation latency (clock time the generator took) and the
 emission jitter (clock time at which the chunk was handed to the sinks minus the chunk's
-target time, its last bin's end). Percentiles cover the newest ``capacity`` chunks (a fixed
+target time, its last bin's end) and the interval jitter (how far the time between two
+hand-outs is from one chunk: the field's |dt - period|, here of the hand-out times; the
+stamps themselves are exact). Percentiles cover the newest ``capacity`` chunks (a fixed
 ring buffer: 2**20 chunks is about 6 hours of 20 ms chunks in 16 MB); counts and totals
 cover the whole stream.
 """
@@ -24,11 +26,13 @@ class EngineStats:
     n_chunks, n_bins
         Chunks and bins emitted.
     n_late
-        Chunks whose generation finished after their target time.
+        Chunks whose generation finished after their target time (immediate emission: more
+        than the deadline after their end).
     latency_p50_s, latency_p99_s, latency_max_s
         Generation latency per chunk, seconds (NaN before the first chunk).
     jitter_p50_s, jitter_p99_s, jitter_max_s
-        Emission jitter per chunk (push time - target time), seconds; positive is late.
+        Emission jitter per chunk (push time - last bin's end), seconds; positive is after the
+        end (immediate emission: the generation time plus the wake-up, by design).
     real_time_factor
         Bin time generated / time spent generating (> 1 keeps up; ``inf`` if generation
         took no measurable time, as on a ``ManualClock``).
@@ -38,6 +42,9 @@ class EngineStats:
         Lead per chunk, seconds: from its scheduled generation start (or when the engine got
         free, if later) to the end of generation, i.e. the generation latency plus the OS's
         delay in waking the engine. A chunk is late when its lead exceeds the look-ahead.
+    interval_jitter_p99_s, interval_jitter_max_s
+        |time between a chunk's hand-out and the previous one's - one chunk|, seconds (NaN
+        before the second chunk): how regularly chunks arrive, whatever their delay.
     """
 
     n_chunks: int
@@ -53,6 +60,8 @@ class EngineStats:
     lookahead_s: float
     lead_p99_s: float = float("nan")
     lead_max_s: float = float("nan")
+    interval_jitter_p99_s: float = float("nan")
+    interval_jitter_max_s: float = float("nan")
 
     def as_dict(self) -> dict[str, float | int]:
         """The fields as a plain dict (JSON-ready)."""
@@ -75,6 +84,8 @@ class EmissionLog:
         self._latency_s = np.full(capacity, np.nan)
         self._jitter_s = np.full(capacity, np.nan)
         self._lead_s = np.full(capacity, np.nan)
+        self._interval_jitter_s = np.full(capacity, np.nan)
+        self._last_jitter_s = float("nan")
         self._n_chunks = 0
         self._n_bins = 0
         self._n_late = 0
@@ -89,6 +100,10 @@ class EmissionLog:
             self._latency_s[i] = latency_s
             self._jitter_s[i] = jitter_s
             self._lead_s[i] = lead_s
+            # bins are stamped exactly one chunk apart, so the hand-out interval's deviation
+            # from one chunk is the change in jitter (NaN for the first chunk)
+            self._interval_jitter_s[i] = abs(jitter_s - self._last_jitter_s)
+            self._last_jitter_s = jitter_s
             self._n_chunks += 1
             self._n_bins += n_bins
             self._n_late += int(late)
@@ -104,6 +119,8 @@ class EmissionLog:
             n = min(self._n_chunks, len(self._latency_s))
             lat, jit, lead = self._latency_s[:n], self._jitter_s[:n], self._lead_s[:n]
             lead = lead[np.isfinite(lead)]
+            interval = self._interval_jitter_s[:n]
+            interval = interval[np.isfinite(interval)]
             gen_total_s, n_bins = self._generation_total_s, self._n_bins
             n_chunks, n_late = self._n_chunks, self._n_late
 
@@ -123,4 +140,6 @@ class EmissionLog:
             real_time_factor=rtf, lookahead_s=float(lookahead_s),
             lead_p99_s=q(lead, 0.99),
             lead_max_s=float(lead.max()) if len(lead) else float("nan"),
+            interval_jitter_p99_s=q(interval, 0.99),
+            interval_jitter_max_s=float(interval.max()) if len(interval) else float("nan"),
         )

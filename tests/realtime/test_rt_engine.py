@@ -201,6 +201,43 @@ def test_condition_is_causal_and_used_once():
         assert read_times[int(chunk.condition[-1, 0])] < chunk.bin_end_s[-1]
 
 
+def test_immediate_emission_reads_at_bin_end_and_hands_out_when_done():
+    clock = ManualClock()
+    # chunk 2 takes 30 ms, so chunk 3 starts 10 ms after its end; the deadline is BIN_S / 4
+    gen = SlowGenerator(clock, [0.002, 0.001, 0.03, 0.0, 0.004, 0.0])
+    source = CountingReadsSource()
+    sink = MemorySink()
+    stats = Engine(gen, source, [sink], clock, max_chunks=6, emission="immediate").run()
+    ends = bin_ends(sink)
+    np.testing.assert_allclose(ends, np.arange(1, 7) * BIN_S, atol=1e-12)  # stamps regular
+    reads = np.array(source.read_times_s)
+    np.testing.assert_allclose(reads, [0.02, 0.04, 0.06, 0.09, 0.10, 0.12], atol=1e-12)
+    emitted = np.array([t.emitted_at_s for t in sink.telemetry])
+    np.testing.assert_allclose(emitted - ends, [0.002, 0.001, 0.03, 0.01, 0.004, 0.0],
+                               atol=1e-12)
+    assert [t.late for t in sink.telemetry] == [False, False, True, True, False, False]
+    np.testing.assert_array_equal(np.concatenate([c.condition[:, 0] for c in sink.chunks]),
+                                  np.arange(6))  # each read drives its own bin
+    assert stats.n_late == 2 and stats.lookahead_s == 0.0
+    assert stats.jitter_max_s == pytest.approx(0.03)
+    # hand-out intervals 19, 49, 0, 14, 16 ms against 20: the largest deviation is 29 ms
+    assert stats.interval_jitter_max_s == pytest.approx(0.029)
+    assert [t.condition_age_s for t in sink.telemetry] == pytest.approx(emitted - reads)
+
+
+def test_immediate_emission_reads_every_bin_of_a_chunk_at_its_end():
+    clock = ManualClock()
+    source = CountingReadsSource()
+    sink = MemorySink()
+    Engine(SlowGenerator(clock, [0.003], bins_per_chunk=4), source, [sink], clock,
+           max_chunks=3, emission="immediate", deadline_s=0.002).run()
+    np.testing.assert_allclose(source.read_times_s, bin_ends(sink), atol=1e-12)
+    emitted = np.array([t.emitted_at_s for t in sink.telemetry])
+    np.testing.assert_allclose(emitted, [c.bin_end_s[-1] + 0.003 for c in sink.chunks],
+                               atol=1e-12)
+    assert all(t.late for t in sink.telemetry)  # 3 ms after the end, deadline 2 ms
+
+
 def test_condition_age_reported():
     sink = MemorySink()
     Engine(tuning(), CountingReadsSource(), [sink], ManualClock(), lookahead_s=0.004,
@@ -328,6 +365,10 @@ def test_engine_opens_sinks_with_meta():
     ({"duration_s": 0.001}, "duration_s must be at least one chunk"),
     ({"max_chunks": 0}, "max_chunks must be >= 1"),
     ({"source_wait_s": -1.0}, "source_wait_s must be 0 or more"),
+    ({"emission": "asap"}, "emission must be one of"),
+    ({"emission": "immediate", "lookahead_s": 0.005}, "a look-ahead .* does not apply"),
+    ({"emission": "immediate", "deadline_s": 0.0}, "deadline_s must be more than 0"),
+    ({"deadline_s": 0.005}, "deadline_s applies to immediate emission only"),
     ({"meta": make_stream_meta(n_neurons=3)}, "does not match"),
 ])
 def test_bad_arguments_raise_config_error(kwargs, message):
