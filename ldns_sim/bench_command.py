@@ -152,7 +152,8 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
     dict
         ``real_time_factor`` (bin time / generation time), ``latency_{p50,p99,max}_ms`` and
         ``latency_{p50,p99}_fraction_of_bin`` (generation time per one-bin chunk),
-        ``jitter_{p50,p99,max}_ms`` (hand-off time - bin end), ``lookahead_ms``,
+        ``jitter_{p50,p99,max}_ms`` (hand-off time - bin end),
+        ``interval_jitter_{p99,max}_ms`` (|time between hand-offs - one bin|), ``lookahead_ms``,
         ``n_late``, ``n_chunks``, ``n_bins``, ``peak_rss_mib``, ``duration_s``, ``condition``,
         ``lead_{p99,max}_ms`` (generation end - scheduled start: late above the look-ahead),
         ``cpu_percent_of_one_core`` (this process, wall time of the run), ``backend``,
@@ -184,6 +185,8 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
         "latency_p99_fraction_of_bin": stats.latency_p99_s / bin_s,
         "jitter_p50_ms": stats.jitter_p50_s * 1e3, "jitter_p99_ms": stats.jitter_p99_s * 1e3,
         "jitter_max_ms": stats.jitter_max_s * 1e3, "lookahead_ms": stats.lookahead_s * 1e3,
+        "interval_jitter_p99_ms": stats.interval_jitter_p99_s * 1e3,
+        "interval_jitter_max_ms": stats.interval_jitter_max_s * 1e3,
         "n_late": stats.n_late, "n_chunks": stats.n_chunks, "n_bins": stats.n_bins,
         "peak_rss_mib": peak_rss_mb(), "duration_s": duration_s, "condition": source.name,
     }
@@ -355,7 +358,9 @@ def format_report(report: dict) -> str:
         f"({100 * rt['latency_p50_fraction_of_bin']:.1f} % of the bin)",
         f"  generation latency p99    {rt['latency_p99_ms']:10.2f} ms  "
         f"({100 * rt['latency_p99_fraction_of_bin']:.1f} % of the bin)",
-        f"  emission jitter p99       {rt['jitter_p99_ms']:10.3f} ms",
+        f"  emission jitter p99       {rt['jitter_p99_ms']:10.3f} ms  (hand-off - bin end)",
+        f"  interval jitter p99       {rt['interval_jitter_p99_ms']:10.3f} ms  "
+        f"(|hand-off interval - bin|)",
         f"  look-ahead / lead p99, max {rt['lookahead_ms']:9.2f} ms / {rt['lead_p99_ms']:.2f}, "
         f"{rt['lead_max_ms']:.2f} ms",
         f"  late chunks               {rt['n_late']:10d} of {rt['n_chunks']}",

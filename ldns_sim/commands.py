@@ -85,7 +85,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def _short_stats(stats: dict) -> str:
-    keys = ("n_chunks", "n_late", "latency_p99_s", "jitter_p99_s", "real_time_factor")
+    keys = ("n_chunks", "n_late", "latency_p99_s", "jitter_p99_s", "interval_jitter_p99_s",
+            "real_time_factor")
     return ", ".join(f"{k}={stats[k]:.4g}" for k in keys if k in stats)
 
 

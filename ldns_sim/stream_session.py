@@ -76,7 +76,8 @@ def engine_options(profile: StreamProfile) -> dict:
     return {"rt_priority": e.rt_priority or None, "freeze_gc": e.freeze_gc, "cpu": e.cpu,
             "gil_switch_s": None if e.gil_switch_ms is None else e.gil_switch_ms / 1e3,
             "lookahead_s": None if e.lookahead_ms is None else e.lookahead_ms / 1e3,
-            "source_wait_s": e.source_wait_s}
+            "source_wait_s": e.source_wait_s, "emission": e.emission,
+            "deadline_s": None if e.deadline_ms is None else e.deadline_ms / 1e3}
 
 
 def run_session(generator: ChunkGenerator, source: ConditionSource, meta: StreamMeta,

@@ -65,13 +65,15 @@ def test_bench_json_has_every_number(bench_json, tiny_model_dir):
     assert isinstance(rt["n_late"], int) and 0 <= rt["n_late"] <= rt["n_chunks"]
     for key in ("real_time_factor", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
                 "latency_p50_fraction_of_bin", "latency_p99_fraction_of_bin",
-                "lookahead_ms", "peak_rss_mib"):
+                "peak_rss_mib"):
         assert _positive(rt[key]), (key, rt[key])
+    assert rt["lookahead_ms"] == 0.0  # the default profile emits immediately: no look-ahead
     assert rt["latency_p50_ms"] <= rt["latency_p99_ms"] <= rt["latency_max_ms"]
     assert rt["latency_p99_fraction_of_bin"] == pytest.approx(
         rt["latency_p99_ms"] / 1e3 / BIN_S)
     for key in ("jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms"):  # emitted at or after
         assert math.isfinite(rt[key]) and rt[key] >= 0, (key, rt[key])
+    assert 0 <= rt["interval_jitter_p99_ms"] <= rt["interval_jitter_max_ms"]
 
     off = report["offline"]
     assert off["n_bins"] == rt["n_bins"]

@@ -9,8 +9,9 @@ any scheduled perturbations; ``ldns-sim stream --profile X`` reads one, and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import ldns_sim
 from ldns_sim.perturbations.schedule import Perturbation, PerturbationEntry
@@ -72,9 +73,20 @@ class EngineProfile(_Section):
     """SCHED_FIFO priority of the engine thread, 0: normal priority. Linux; needs root,
     CAP_SYS_NICE or an rtprio limit (``ulimit -r``), else the stream runs at normal priority
     and says so. On a busy machine it is what keeps wake-ups on time (docs/benchmarks.md 2.2)."""
+    emission: Literal["scheduled", "immediate"] = "immediate"
+    """``immediate``: each bin's condition is read at its end and the chunk handed out as soon
+    as it is generated (a behaviour sample reaches the spikes within one bin plus the
+    generation time; the hand-out comes that long after the bin's end and varies with it).
+    ``scheduled``: each chunk is generated a look-ahead before its end and handed out at its
+    end (regular hand-out; a sample reaches the spikes within one bin plus the look-ahead,
+    which must cover the slowest generations). Stamps are the bins' ends in both
+    (docs/benchmarks.md 2.1, session 8)."""
     lookahead_ms: float | None = Field(None, ge=0)
-    """Fixed look-ahead in ms (condition read and generation start before each chunk's end);
-    unset: adapted to the measured generation time."""
+    """Scheduled emission: fixed look-ahead in ms (condition read and generation start before
+    each chunk's end); unset: adapted to the measured generation time."""
+    deadline_ms: float | None = Field(None, gt=0)
+    """Immediate emission: a chunk handed out more than this after its end counts as late;
+    unset: a quarter of a chunk."""
     freeze_gc: bool = True
     """Freeze the objects alive at the start out of Python's garbage collector while streaming
     (a full collection over them takes ~100 ms)."""
@@ -92,6 +104,16 @@ class EngineProfile(_Section):
     gil_switch_ms: float | None = Field(0.5, gt=0, le=100)
     """GIL switch interval while streaming (Python's default: 5 ms, which a helper thread
     running Python code can add to the engine's wake-up); unset: left at the default."""
+
+    @model_validator(mode="after")
+    def _timing_fits_emission(self) -> EngineProfile:
+        if self.emission == "immediate" and self.lookahead_ms is not None:
+            raise ValueError('lookahead_ms applies to emission = "scheduled" only (immediate '
+                             "emission reads each bin's condition at its end)")
+        if self.emission == "scheduled" and self.deadline_ms is not None:
+            raise ValueError('deadline_ms applies to emission = "immediate" only (a scheduled '
+                             "chunk is late when it is not ready at its end)")
+        return self
 
 
 class StreamProfile(_Section):

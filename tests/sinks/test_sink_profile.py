@@ -52,13 +52,26 @@ def test_engine_section_becomes_engine_options(tmp_path):
 
     assert engine_options(load_profile("default")) == {
         "rt_priority": 10, "freeze_gc": True, "gil_switch_s": 0.0005, "lookahead_s": None,
-        "cpu": None, "source_wait_s": 0.0}
+        "cpu": None, "source_wait_s": 0.0, "emission": "immediate", "deadline_s": None}
     path = tmp_path / "p.toml"
-    path.write_text('name = "p"\n[engine]\nrt_priority = 0\nlookahead_ms = 4\n'
+    path.write_text('name = "p"\n[engine]\nrt_priority = 0\nemission = "scheduled"\n'
+                    'lookahead_ms = 4\n'
                     'freeze_gc = false\ngil_switch_ms = 2\ncpu = 1\nsource_wait_s = 5\n')
     assert engine_options(load_profile(path)) == {
         "rt_priority": None, "freeze_gc": False, "gil_switch_s": 0.002, "lookahead_s": 0.004,
-        "cpu": 1, "source_wait_s": 5.0}
+        "cpu": 1, "source_wait_s": 5.0, "emission": "scheduled", "deadline_s": None}
+    path.write_text('name = "p"\n[engine]\nemission = "immediate"\ndeadline_ms = 8\n')
+    options = engine_options(load_profile(path))
+    assert (options["emission"], options["deadline_s"]) == ("immediate", 0.008)
     path.write_text('name = "p"\n[engine]\nrt_priority = 100\n')
     with pytest.raises(ConfigError, match="engine.rt_priority"):
+        load_profile(path)
+    path.write_text('name = "p"\n[engine]\nemission = "asap"\n')
+    with pytest.raises(ConfigError, match="engine.emission"):
+        load_profile(path)
+    path.write_text('name = "p"\n[engine]\nlookahead_ms = 4\n')  # immediate by default
+    with pytest.raises(ConfigError, match="lookahead_ms applies to emission = .scheduled"):
+        load_profile(path)
+    path.write_text('name = "p"\n[engine]\nemission = "scheduled"\ndeadline_ms = 4\n')
+    with pytest.raises(ConfigError, match="deadline_ms applies to emission = .immediate"):
         load_profile(path)
