@@ -5,8 +5,9 @@ a behaviour producer, an LSL consumer and a ZMQ consumer each in a process of it
 * condition-to-spikes latency: the producer pushes a velocity whose x channel carries a
   (k mod 1000) * 1e-5 offset (at most 0.01, against speeds of ~30), so every sample of a 10 s
   span has a distinct value; each emitted bin's condition (the `-condition` outlet, float32
-  end to end) names the sample it used, so latency = bin stamp (its emission time) - the
-  sample's push time, per sample;
+  end to end) names the sample it used, so latency = the bin's emission (the hand-out time
+  the session's NWB telemetry records) - the sample's push time, per sample (also given to
+  the bin's stamp, its end: the same under scheduled emission, g earlier under immediate);
 * live conditioning: a ridge decoder fitted on real M1 train trials decodes the streamed spikes;
   its R^2 against the velocity that drove them, beside its R^2 on real held-out trials.
   ``--behaviour script`` (default) drives the stream with the scripted centre-out user;
@@ -204,6 +205,21 @@ def late_chunks_beside_stalls(work: str, cpus: list[int]) -> dict:
     return {"probes": per_cpu, "late_chunks": chunks}
 
 
+def emission_delay_s(work: str, stamps_s: np.ndarray, bin_s: float) -> np.ndarray:
+    """Hand-out time - stamp of the bins stamped ``stamps_s`` (LSL clock, one bin per chunk),
+    from the recorded telemetry: bin ``seq`` ends ``(seq + 1) * bin_s`` after session time 0,
+    the stream's start."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
+        nwb = io.read()
+        telemetry = nwb.processing["ldns_sim"]["telemetry"].to_dataframe()
+        t0_lsl_s = json.loads(nwb.notes)["lsl_clock_at_session_start_s"]
+    emitted_s = dict(zip(telemetry["seq"].astype(int), telemetry["emitted_at"] + t0_lsl_s))
+    seqs = np.round((stamps_s - t0_lsl_s) / bin_s).astype(int) - 1
+    return np.array([emitted_s[seq] for seq in seqs]) - stamps_s
+
+
 def analyse(work: str, prefix: str, model_meta: dict) -> dict:
     lsl = np.load(f"{work}/lsl.npz")
     zmq_report = json.load(open(f"{work}/zmq.json"))
@@ -232,16 +248,19 @@ def analyse(work: str, prefix: str, model_meta: dict) -> dict:
     # a sample that no bin used directly is served by the first bin using a later one
     ks = np.array(sorted(first_use))
     t_use = np.array([first_use[k] for k in ks])
-    lat = []
+    t_emit = t_use + emission_delay_s(work, t_use, bin_s)
+    lat, lat_stamp = [], []
     first, last = lsl["condition_t"][0], lsl["condition_t"][-1]
     for k, t_push in zip(sent[:, 0].astype(int), sent[:, 1]):
         j = np.searchsorted(ks, k)
         if first <= t_push <= last - 1.0 and j < len(ks):  # samples pushed while streaming
-            lat.append(t_use[j] - t_push)
-    lat = np.array(lat)
-    out["condition_to_spikes_latency_ms"] = {
-        "p50": float(np.percentile(lat, 50) * 1e3), "p99": float(np.percentile(lat, 99) * 1e3),
-        "max": float(lat.max() * 1e3), "n_samples": int(len(lat))}
+            lat.append(t_emit[j] - t_push)
+            lat_stamp.append(t_use[j] - t_push)
+    for key, values in (("condition_to_spikes_latency_ms", np.array(lat)),
+                        ("condition_to_bin_stamp_latency_ms", np.array(lat_stamp))):
+        out[key] = {"p50": float(np.percentile(values, 50) * 1e3),
+                    "p99": float(np.percentile(values, 99) * 1e3),
+                    "max": float(values.max() * 1e3), "n_samples": int(len(values))}
     # pair each bin's spikes with the condition of the same bin by their stamps (the two
     # inlets need not start at the same bin: pairing by index shifted them by one here)
     _, i_spk, i_cond = np.intersect1d(np.round(lsl["spike_t"] / bin_s).astype(np.int64),
