@@ -55,11 +55,14 @@ for latency, as an acquisition system does: each bin's condition is read at the 
 (``L = 0``), the chunk is generated right after its last bin ended and handed out the moment
 it is done, still stamped with its bins' ends (the stamps stay exactly regular; they are
 ``g`` in the past when the chunk arrives, ``g`` the generation time). A sample then reaches
-the spikes within one bin plus ``g``; the hand-out time varies with ``g`` (the emission
-jitter, push time - bin end, is ``g`` plus the wake-up). A chunk is late when it is handed
-out more than ``deadline_s`` after its end (default: a quarter of the chunk, the generation
-budget); nothing waits for the deadline, it only labels the chunk. ``ldns-sim stream`` uses it
-by default (``[engine] emission``); ``Engine`` itself defaults to the scheduled emission.
+the spikes within one chunk (one bin, for one-bin chunks) plus ``g`` and the OS wake-up; the
+hand-out time varies with ``g`` (the emission jitter, push time - bin end, is ``g`` plus the
+wake-up; the interval jitter, how far the time between hand-outs is from one chunk, is the
+change in it). A chunk is late when it is handed out more than ``deadline_s`` after its end
+(default: a quarter of the chunk, the generation budget); nothing waits for the deadline, it
+only labels the chunk. A chunk being generated when a stop is asked is still handed out.
+``ldns-sim stream`` uses immediate emission by default (``[engine] emission``); ``Engine``
+itself defaults to the scheduled one.
 
 Late chunks. A chunk whose generation ends after ``t_end`` (immediate emission: after
 ``t_end + deadline_s``) is emitted at once, counted and still stamped at its target times
@@ -185,7 +188,9 @@ class Engine:
 
     Notes
     -----
-    Latency budget per chunk: each bin's condition is read ``L`` before the bin ends,
+    Latency budget per chunk, scheduled emission (immediate: each bin's condition is read at
+    its end and the chunk handed out when generated, late past ``deadline_s``; the module
+    docstring): each bin's condition is read ``L`` before the bin ends,
     generation starts ``L`` before the chunk ends and must finish (OS wake-up included)
     within ``L``; the hand-off to the sinks is within the clock's wake-up precision of the
     chunk's end (LslClock: tens of microseconds typically, milliseconds on a saturated
@@ -563,13 +568,12 @@ class Engine:
             lead_s = t_done_s - max(t_end_s - self._lookahead_s, t_free_s)
             self._lead_s.append(lead_s)
             self._check_chunk(chunk)
-            if self.immediate:
-                late = t_done_s > t_end_s + self.deadline_s
-            elif self._wait_until(t_end_s):
-                late = t_done_s > t_end_s
-            else:
+            # immediate: handed out now, even if stop was asked while generating (it is done);
+            # late is judged in _emit on the hand-out time
+            if not (self.immediate or self._wait_until(t_end_s)):
                 return
-            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s, late=late, lead_s=lead_s)
+            self._emit(chunk, k, bin_end_s, t_done_s - t_start_s,
+                       late=not self.immediate and t_done_s > t_end_s, lead_s=lead_s)
             self._lookahead_s = self._next_lookahead()
 
     def _read_condition(self, read_at_s: np.ndarray) -> np.ndarray | None:
@@ -597,6 +601,8 @@ class Engine:
               late: bool, lead_s: float) -> None:
         t_end_s = float(bin_end_s[-1])
         pushed_s = self.clock.now()
+        if self.immediate:
+            late = pushed_s - t_end_s > self.deadline_s
         if seq % self._offset_every == 0 and seq > 0:
             self._mono_offset_s = self._measure_monotonic_offset()
         mono_offset_s = self._mono_offset_s

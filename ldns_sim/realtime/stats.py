@@ -41,7 +41,8 @@ class EngineStats:
     lead_p99_s, lead_max_s
         Lead per chunk, seconds: from its scheduled generation start (or when the engine got
         free, if later) to the end of generation, i.e. the generation latency plus the OS's
-        delay in waking the engine. A chunk is late when its lead exceeds the look-ahead.
+        delay in waking the engine. A scheduled chunk is late when its lead exceeds the
+        look-ahead (an immediate one, when handed out more than the deadline after its end).
     interval_jitter_p99_s, interval_jitter_max_s
         |time between a chunk's hand-out and the previous one's - one chunk|, seconds (NaN
         before the second chunk): how regularly chunks arrive, whatever their delay.

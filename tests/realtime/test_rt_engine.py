@@ -1,5 +1,6 @@
 """The engine on a ManualClock: exact schedules, ordering, lateness, failures. No sleeping."""
 
+import math
 import os
 import signal
 import sys
@@ -236,6 +237,39 @@ def test_immediate_emission_reads_every_bin_of_a_chunk_at_its_end():
     np.testing.assert_allclose(emitted, [c.bin_end_s[-1] + 0.003 for c in sink.chunks],
                                atol=1e-12)
     assert all(t.late for t in sink.telemetry)  # 3 ms after the end, deadline 2 ms
+
+
+def test_immediate_default_deadline_is_a_quarter_chunk_and_lookahead_stays_zero():
+    clock = ManualClock()
+    # 4-bin chunks of 80 ms: the deadline is 20 ms; generations of 19 and 21 ms after warm-up
+    gen = SlowGenerator(clock, [0.019, 0.021], bins_per_chunk=4)
+    sink = MemorySink()
+    stats = Engine(gen, zeros(), [sink], clock, max_chunks=4, emission="immediate",
+                   warmup_chunks=2).run()
+    assert [t.late for t in sink.telemetry] == [False, True, False, True]
+    assert stats.lookahead_s == 0.0
+
+
+def test_immediate_emission_stops_when_a_sink_asks():
+    sink = ClosingCountSink()
+    stopper = StopAfterSink(5, None)
+    engine = Engine(tuning(), zeros(), [sink, stopper], ManualClock(), emission="immediate")
+    stopper.action = engine.stop  # from inside the loop, right after a hand-out
+    engine.run()
+    assert len(sink.chunks) == 5 and sink.n_close == 1
+    assert [m for m, _ in sink.markers] == ["start", "stop"]
+
+
+def test_interval_jitter_covers_the_newest_chunks_only():
+    clock = ManualClock()
+    # hand-out delays 0, 9, 0, 1, 0, 2, 0 ms: intervals off by 9, 9, 1, 1, 2, 2 ms
+    gen = SlowGenerator(clock, [0.0, 0.009, 0.0, 0.001, 0.0, 0.002, 0.0])
+    engine = Engine(gen, zeros(), [MemorySink()], clock, max_chunks=7, emission="immediate",
+                    stats_capacity=4)
+    stats = engine.run()
+    assert stats.interval_jitter_max_s == pytest.approx(0.002)  # the 9 ms ones left the ring
+    one = Engine(tuning(), zeros(), [MemorySink()], ManualClock(), max_chunks=1).run()
+    assert math.isnan(one.interval_jitter_p99_s)  # no interval after a single chunk
 
 
 def test_condition_age_reported():
