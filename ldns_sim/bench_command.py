@@ -156,6 +156,7 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
         ``interval_jitter_{p99,max}_ms`` (|time between hand-offs - one bin|), ``lookahead_ms``,
         ``n_late``, ``n_chunks``, ``n_bins``, ``peak_rss_mib``, ``duration_s``, ``condition``,
         ``lead_{p99,max}_ms`` (generation end - scheduled start: late above the look-ahead),
+        ``emission`` and ``deadline_ms`` (immediate emission: late past the deadline),
         ``cpu_percent_of_one_core`` (this process, wall time of the run), ``backend``,
         ``rt_priority``. The engine runs with the default stream profile's ``[engine]``
         options and ``STREAM_WARMUP_CHUNKS`` warm-up chunks, as ``ldns-sim stream`` does.
@@ -175,6 +176,8 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
     bin_s = generator.bin_s
     return {
         "backend": generator.backend,
+        "emission": "immediate" if engine.immediate else "scheduled",
+        "deadline_ms": engine.deadline_s * 1e3 if engine.immediate else math.nan,
         "rt_priority": engine_opts["rt_priority"] if engine.rt_granted else None,
         "lead_p99_ms": stats.lead_p99_s * 1e3, "lead_max_ms": stats.lead_max_s * 1e3,
         "cpu_percent_of_one_core": 100 * cpu_s / wall_s if wall_s > 0 else math.nan,
@@ -361,8 +364,10 @@ def format_report(report: dict) -> str:
         f"  emission jitter p99       {rt['jitter_p99_ms']:10.3f} ms  (hand-off - bin end)",
         f"  interval jitter p99       {rt['interval_jitter_p99_ms']:10.3f} ms  "
         f"(|hand-off interval - bin|)",
-        f"  look-ahead / lead p99, max {rt['lookahead_ms']:9.2f} ms / {rt['lead_p99_ms']:.2f}, "
-        f"{rt['lead_max_ms']:.2f} ms",
+        (f"  emission                  {'immediate':>10}, late past {rt['deadline_ms']:.2f} ms"
+         if rt["emission"] == "immediate" else
+         f"  look-ahead / lead p99, max {rt['lookahead_ms']:9.2f} ms / {rt['lead_p99_ms']:.2f}, "
+         f"{rt['lead_max_ms']:.2f} ms"),
         f"  late chunks               {rt['n_late']:10d} of {rt['n_chunks']}",
         f"  CPU (this process)        {rt['cpu_percent_of_one_core']:10.1f} % of one core",
         f"  backend, engine priority  {rt['backend']:>10}, "

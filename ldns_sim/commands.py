@@ -78,7 +78,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
                          channel_names=generator.condition_names, clock_now=clock.now,
                          rng=np.random.default_rng(args.seed))
     meta = make_meta(generator, bundle.meta.name, bundle.sha256, args.seed, args.condition)
-    # a few unsent chunks first: torch's first calls are slow, and they seed the look-ahead
+    # a few unsent chunks first: torch's first calls are slow (and, with scheduled emission,
+    # they seed the look-ahead)
     stats = run_session(generator, source, meta, opts, clock, warmup_chunks=3)
     log.info("stream ended: %s", _short_stats(stats))
     return 0

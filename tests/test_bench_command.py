@@ -67,7 +67,9 @@ def test_bench_json_has_every_number(bench_json, tiny_model_dir):
                 "latency_p50_fraction_of_bin", "latency_p99_fraction_of_bin",
                 "peak_rss_mib"):
         assert _positive(rt[key]), (key, rt[key])
-    assert rt["lookahead_ms"] == 0.0  # the default profile emits immediately: no look-ahead
+    # the default profile emits immediately: no look-ahead, late past a quarter bin
+    assert (rt["emission"], rt["lookahead_ms"]) == ("immediate", 0.0)
+    assert rt["deadline_ms"] == pytest.approx(BIN_S / 4 * 1e3)
     assert rt["latency_p50_ms"] <= rt["latency_p99_ms"] <= rt["latency_max_ms"]
     assert rt["latency_p99_fraction_of_bin"] == pytest.approx(
         rt["latency_p99_ms"] / 1e3 / BIN_S)

@@ -81,10 +81,11 @@ class EngineProfile(_Section):
     end (regular hand-out; a sample reaches the spikes within one bin plus the look-ahead,
     which must cover the slowest generations). Stamps are the bins' ends in both
     (docs/benchmarks.md 2.1, session 8)."""
-    lookahead_ms: float | None = Field(None, ge=0)
+    lookahead_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     """Scheduled emission: fixed look-ahead in ms (condition read and generation start before
-    each chunk's end); unset: adapted to the measured generation time."""
-    deadline_ms: float | None = Field(None, gt=0)
+    each chunk's end); unset: adapted to the measured generation time. Set without
+    ``emission``, it means ``emission = "scheduled"``."""
+    deadline_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
     """Immediate emission: a chunk handed out more than this after its end counts as late;
     unset: a quarter of a chunk."""
     freeze_gc: bool = True
@@ -105,9 +106,18 @@ class EngineProfile(_Section):
     """GIL switch interval while streaming (Python's default: 5 ms, which a helper thread
     running Python code can add to the engine's wake-up); unset: left at the default."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _lookahead_means_scheduled(cls, raw: object) -> object:
+        """A profile with a look-ahead and no ``emission`` (written before it existed) keeps
+        the scheduled emission its look-ahead is for."""
+        if isinstance(raw, dict) and raw.get("lookahead_ms") and "emission" not in raw:
+            return {**raw, "emission": "scheduled"}
+        return raw
+
     @model_validator(mode="after")
     def _timing_fits_emission(self) -> EngineProfile:
-        if self.emission == "immediate" and self.lookahead_ms is not None:
+        if self.emission == "immediate" and self.lookahead_ms:
             raise ValueError('lookahead_ms applies to emission = "scheduled" only (immediate '
                              "emission reads each bin's condition at its end)")
         if self.emission == "scheduled" and self.deadline_ms is not None:

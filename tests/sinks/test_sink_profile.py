@@ -47,6 +47,15 @@ def test_unknown_profile_name_lists_the_known_ones():
         load_profile("nope")
 
 
+def test_scheduled_profile_is_the_default_but_for_its_emission():
+    default, scheduled = load_profile("default"), load_profile("scheduled")
+    assert scheduled.engine.emission == "scheduled" != default.engine.emission
+    differ = {"name", "description", "engine"}
+    assert scheduled.model_dump(exclude=differ) == default.model_dump(exclude=differ)
+    assert (scheduled.engine.model_dump(exclude={"emission"})
+            == default.engine.model_dump(exclude={"emission"}))
+
+
 def test_engine_section_becomes_engine_options(tmp_path):
     from ldns_sim.stream_session import engine_options
 
@@ -69,8 +78,13 @@ def test_engine_section_becomes_engine_options(tmp_path):
     path.write_text('name = "p"\n[engine]\nemission = "asap"\n')
     with pytest.raises(ConfigError, match="engine.emission"):
         load_profile(path)
-    path.write_text('name = "p"\n[engine]\nlookahead_ms = 4\n')  # immediate by default
+    path.write_text('name = "p"\n[engine]\nlookahead_ms = 4\n')  # as profiles before emission
+    assert load_profile(path).engine.emission == "scheduled"
+    path.write_text('name = "p"\n[engine]\nemission = "immediate"\nlookahead_ms = 4\n')
     with pytest.raises(ConfigError, match="lookahead_ms applies to emission = .scheduled"):
+        load_profile(path)
+    path.write_text('name = "p"\n[engine]\nemission = "immediate"\ndeadline_ms = inf\n')
+    with pytest.raises(ConfigError, match="engine.deadline_ms"):
         load_profile(path)
     path.write_text('name = "p"\n[engine]\nemission = "scheduled"\ndeadline_ms = 4\n')
     with pytest.raises(ConfigError, match="deadline_ms applies to emission = .immediate"):
