@@ -205,10 +205,12 @@ def late_chunks_beside_stalls(work: str, cpus: list[int]) -> dict:
     return {"probes": per_cpu, "late_chunks": chunks}
 
 
-def emission_delay_s(work: str, stamps_s: np.ndarray, bin_s: float) -> np.ndarray:
-    """Hand-out time - stamp of the bins stamped ``stamps_s`` (LSL clock, one bin per chunk),
-    from the recorded telemetry: bin ``seq`` ends ``(seq + 1) * bin_s`` after session time 0,
-    the stream's start."""
+def emission_delay_s(work: str, stamps_s: np.ndarray, bin_s: float,
+                     bins_per_chunk: int) -> np.ndarray:
+    """Hand-out time - stamp of the bins stamped ``stamps_s`` (LSL clock), from the recorded
+    telemetry: bin ``b`` ends ``(b + 1) * bin_s`` after session time 0 (the stream's start)
+    and goes out with chunk ``b // bins_per_chunk``; NaN where that chunk's telemetry is
+    missing."""
     from pynwb import NWBHDF5IO
 
     with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
@@ -216,8 +218,8 @@ def emission_delay_s(work: str, stamps_s: np.ndarray, bin_s: float) -> np.ndarra
         telemetry = nwb.processing["ldns_sim"]["telemetry"].to_dataframe()
         t0_lsl_s = json.loads(nwb.notes)["lsl_clock_at_session_start_s"]
     emitted_s = dict(zip(telemetry["seq"].astype(int), telemetry["emitted_at"] + t0_lsl_s))
-    seqs = np.round((stamps_s - t0_lsl_s) / bin_s).astype(int) - 1
-    return np.array([emitted_s[seq] for seq in seqs]) - stamps_s
+    bins = np.round((stamps_s - t0_lsl_s) / bin_s).astype(int) - 1
+    return np.array([emitted_s.get(b // bins_per_chunk, np.nan) for b in bins]) - stamps_s
 
 
 def analyse(work: str, prefix: str, model_meta: dict) -> dict:
@@ -233,22 +235,27 @@ def analyse(work: str, prefix: str, model_meta: dict) -> dict:
                    "bins_expected_first_to_last": int(round((stamps[-1] - stamps[0]) / bin_s)) + 1},
            "zmq": zmq_report}
     # condition-to-spikes latency: which sample did each bin use? (exact float32 match among
-    # the samples pushed in the 2 s before the bin's stamp)
-    cond_x = lsl["condition"][:, 0]
+    # the samples pushed in the 2 s before the bin's hand-out: with immediate emission the
+    # condition is read after the bin's end, so a sample pushed after its stamp can drive it)
+    cond_x, cond_t = lsl["condition"][:, 0], lsl["condition_t"]
+    cond_out = cond_t + emission_delay_s(work, cond_t, bin_s, model_meta["bins_per_chunk"])
+    out["bins_without_telemetry"] = int(np.isnan(cond_out).sum())
     used = []
-    for x, t_bin in zip(cond_x, lsl["condition_t"]):
-        recent = np.flatnonzero((sent[:, 1] <= t_bin) & (sent[:, 1] > t_bin - 2.0))
+    for x, t_bin, t_out in zip(cond_x, cond_t, cond_out):
+        if np.isnan(t_out):
+            continue
+        recent = np.flatnonzero((sent[:, 1] <= t_out) & (sent[:, 1] > t_bin - 2.0))
         match = recent[sent[recent, 2] == np.float32(x)]
         if len(match):
-            used.append((int(sent[match[-1], 0]), t_bin))
+            used.append((int(sent[match[-1], 0]), t_bin, t_out))
     out["bins_matched_to_a_sample"] = len(used)
     first_use = {}
-    for k, t_bin in used:
-        first_use.setdefault(int(k), t_bin)
+    for k, t_bin, t_out in used:
+        first_use.setdefault(int(k), (t_bin, t_out))
     # a sample that no bin used directly is served by the first bin using a later one
     ks = np.array(sorted(first_use))
-    t_use = np.array([first_use[k] for k in ks])
-    t_emit = t_use + emission_delay_s(work, t_use, bin_s)
+    t_use = np.array([first_use[k][0] for k in ks])
+    t_emit = np.array([first_use[k][1] for k in ks])
     lat, lat_stamp = [], []
     first, last = lsl["condition_t"][0], lsl["condition_t"][-1]
     for k, t_push in zip(sent[:, 0].astype(int), sent[:, 1]):
@@ -300,6 +307,7 @@ def main() -> None:
 
     from ldns_sim.bundle import load_bundle
     from ldns_sim.pretrained import resolve_model
+    from ldns_sim.sinks.profile import load_profile
 
     os.makedirs(args.work, exist_ok=True)
     cpus = sorted(os.sched_getaffinity(0))  # one probe on each CPU this process may use
@@ -308,7 +316,8 @@ def main() -> None:
         if os.path.exists(f"{args.work}/{old}"):
             os.remove(f"{args.work}/{old}")
     bundle = load_bundle(resolve_model(args.model))
-    meta = {"bin_s": bundle.meta.bin_s, "n_data_neurons": 84}  # the M1 recording's units
+    meta = {"bin_s": bundle.meta.bin_s, "n_data_neurons": 84,  # the M1 recording's units
+            "bins_per_chunk": load_profile(args.profile).bins_per_chunk}
     tag = uuid.uuid4().hex[:6]
     prefix, behaviour = f"ldns-check-{tag}", f"rig-velocity-{tag}"
     import socket
