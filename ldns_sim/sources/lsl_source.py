@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -24,6 +25,8 @@ _PULL_TIMEOUT_S = 0.05
 _RERESOLVE_TIMEOUT_S = 0.3
 _RERESOLVE_WAIT_S = 0.2
 _RERESOLVE_EVERY_N_PULLS = 10
+#: Newest samples whose transport time (LSL stamp to arrival) is kept: 1,000 s at 100 Hz.
+TRANSPORT_WINDOW = 100_000
 _LIST_HINT = ("list the streams on this machine with: python -c \"import pylsl; "
               "print([(s.name(), s.type()) for s in pylsl.resolve_streams(2)])\"")
 
@@ -56,6 +59,9 @@ class LslConditionSource(ThreadedSource):
 
     Latency budget: LSL transport on one machine ~0.1-1 ms, plus up to ``_PULL_TIMEOUT_S``
     (50 ms) only when the stream is idle (a waiting pull returns as soon as a sample arrives).
+    The transport of every sample, from its LSL stamp (clock-synchronised) to its arrival here,
+    is kept (``transport_s``) and summarised in the log when the source stops: it is the part
+    of the rig-to-spikes latency before the simulator sees the sample.
 
     Parameters
     ----------
@@ -100,6 +106,13 @@ class LslConditionSource(ThreadedSource):
         self._thread: threading.Thread | None = None
         self._inlet = None
         self._uid: str | None = None
+        self._transport_s: deque[float] = deque(maxlen=TRANSPORT_WINDOW)
+        self._transport_lock = threading.Lock()
+
+    def transport_s(self) -> np.ndarray:
+        """Arrival - LSL stamp of the newest samples (at most ``TRANSPORT_WINDOW``), seconds."""
+        with self._transport_lock:
+            return np.array(self._transport_s, dtype=np.float64)
 
     def start(self) -> LslConditionSource:
         """Resolve the stream and start pulling; ``SourceError`` if it is not found."""
@@ -149,7 +162,11 @@ class LslConditionSource(ThreadedSource):
 
     def stop(self) -> None:
         """Stop pulling and close the inlet; safe to call twice."""
-        self._join_worker()
+        if self._join_worker() and len(transport_ms := self.transport_s() * 1e3):
+            log.info("lsl source %s: %d samples; transport (LSL stamp to arrival) p50 %.2f, "
+                     "p99 %.2f, max %.2f ms", self.name, len(transport_ms),
+                     np.percentile(transport_ms, 50), np.percentile(transport_ms, 99),
+                     transport_ms.max())
         self._inlet = None
 
     # -- pull thread -----------------------------------------------------------------------
@@ -185,6 +202,8 @@ class LslConditionSource(ThreadedSource):
         more, more_stamps = inlet.pull_chunk(timeout=0.0, max_samples=256)
         samples, timestamps = [sample, *more], [stamp, *more_stamps]
         arrival_s = self._clock_now()
+        with self._transport_lock:
+            self._transport_s.extend(arrival_s - t_s for t_s in timestamps)
         picked = np.asarray(samples, dtype=np.float64)[:, self.channels]  # (n_samples, 2)
         for row, stamp_s in zip(picked, timestamps):
             if np.all(np.isfinite(row)):

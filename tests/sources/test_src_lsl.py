@@ -118,3 +118,21 @@ def test_silence_counts_as_loss_on_the_engine_clock(unique_name):
         _push_until(outlet, [1.0, 1.0], lambda: source.read(clock.now()).ok)
         assert source.drain_events() == [f"condition_restored:lsl:{unique_name}"]
     del outlet
+
+
+def test_transport_is_measured_from_each_samples_lsl_stamp(unique_name, caplog):
+    outlet = _outlet(unique_name)
+    source = LslConditionSource(name=unique_name, timeout_s=3.0, clock_now=pylsl.local_clock)
+    with caplog.at_level("INFO", logger="ldns_sim.sources.lsl_source"), source:
+        _push_until(outlet, [1.0, 2.0, 3.0], lambda: source.n_samples >= 5)
+        _settle(source)  # the first samples wait for the connection: up to ~1 s here
+        for _ in range(10):  # now connected
+            outlet.push_sample([1.0, 2.0, 3.0])
+            time.sleep(0.01)
+        outlet.push_sample([1.0, 2.0, 3.0], pylsl.local_clock() - 0.2)  # stamped 0.2 s ago
+        _settle(source)
+        transport_s = source.transport_s()
+    assert len(transport_s) == source.n_samples
+    assert 0 <= np.median(transport_s[-11:-1]) < 0.05  # loopback: well under a bin
+    assert 0.2 <= transport_s[-1] < 0.3  # the back-dated sample
+    assert f"lsl source lsl:{unique_name}: {len(transport_s)} samples; transport" in caplog.text
