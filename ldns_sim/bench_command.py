@@ -153,7 +153,8 @@ def measure_realtime(bundle: ModelBundle, settings: SamplerSettings, duration_s:
         ``real_time_factor`` (bin time / generation time), ``latency_{p50,p99,max}_ms`` and
         ``latency_{p50,p99}_fraction_of_bin`` (generation time per one-bin chunk),
         ``jitter_{p50,p99,max}_ms`` (hand-off time - bin end),
-        ``interval_jitter_{p99,max}_ms`` (|time between hand-offs - one bin|), ``lookahead_ms``,
+        ``interval_jitter_{p99,max}_ms`` (|time between hand-offs - one one-bin chunk|),
+        ``lookahead_ms``,
         ``n_late``, ``n_chunks``, ``n_bins``, ``peak_rss_mib``, ``duration_s``, ``condition``,
         ``lead_{p99,max}_ms`` (generation end - scheduled start: late above the look-ahead),
         ``emission`` and ``deadline_ms`` (immediate emission: late past the deadline),

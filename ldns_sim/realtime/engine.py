@@ -32,7 +32,7 @@ the age of the last row's sample at emission. The floor is a trade measured in
 rare (0 to 5 per thousand chunks on a shared 2-core machine), at normal priority a quarter
 of them were; in two quiet 10-minute streams the longest generations were 5.5 and 4.9 ms, so
 a 5 ms floor left 3 and 1 chunks late, which 6 ms covers (later runs at 6 ms still had 0-2:
-the VM stops a CPU for 5 to 30 ms a few times in 10 minutes, seen by a probe thread beside the
+the VM stops a CPU for 5 to 40 ms a few times in 10 minutes, seen by a probe thread beside the
 stream, ``scripts/wake_probe.py``); and every millisecond of look-ahead is a millisecond of
 condition-to-spikes latency (at most one bin plus ``L``).
 
@@ -64,12 +64,12 @@ only labels the chunk. A chunk being generated when a stop is asked is still han
 ``ldns-sim stream`` uses immediate emission by default (``[engine] emission``); ``Engine``
 itself defaults to the scheduled one.
 
-Late chunks. A chunk whose generation ends after ``t_end`` (immediate emission: after
-``t_end + deadline_s``) is emitted at once, counted and still stamped at its target times
-(the stream stays regular and gap-free for LSL consumers; its timestamps tell the truth about
-which bin is which). The engine never skips bins to catch up; ``Telemetry.queue_depth`` is
-the backlog, the number of whole chunks already due when a chunk is handed out (0 when on
-time).
+Late chunks. A chunk whose generation ends after ``t_end`` (immediate emission: handed out
+more than ``deadline_s`` after ``t_end``) is emitted at once, counted and still stamped at its
+target times (the stream stays regular and gap-free for LSL consumers; its timestamps tell the
+truth about which bin is which). The engine never skips bins to catch up;
+``Telemetry.queue_depth`` is the backlog, the number of whole chunks already due when a chunk
+is handed out (0 when on time).
 
 Failure. A sink that raises is logged once, closed and dropped; the stream goes on. A
 condition source that raises is logged once and its last value held (``ok=False``). A
@@ -156,7 +156,8 @@ class Engine:
         If given, ``start``/``run`` open every sink with it.
     warmup_chunks
         Chunks generated (and discarded) before the stream starts, to measure generation
-        time for the first look-ahead. They advance the generator's state.
+        time for the first look-ahead (scheduled emission) and so that the first streamed
+        chunk does not pay for torch's first calls. They advance the generator's state.
     stats_capacity
         Newest chunks the latency/jitter percentiles of ``stats()`` cover.
     freeze_gc

@@ -83,8 +83,8 @@ class EngineProfile(_Section):
     (docs/benchmarks.md 2.1, session 8)."""
     lookahead_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     """Scheduled emission: fixed look-ahead in ms (condition read and generation start before
-    each chunk's end); unset: adapted to the measured generation time. Set without
-    ``emission``, it means ``emission = "scheduled"``."""
+    each chunk's end); unset: adapted to the measured generation time. Set (non-zero)
+    without ``emission``, it means ``emission = "scheduled"``."""
     deadline_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
     """Immediate emission: a chunk handed out more than this after its end counts as late;
     unset: a quarter of a chunk."""

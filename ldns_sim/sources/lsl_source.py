@@ -129,6 +129,8 @@ class LslConditionSource(ThreadedSource):
                         len(infos), _predicate(self.stream_name, self.stream_type),
                         infos[0].source_id())
         self._inlet = self._open(pylsl, infos[0])
+        with self._transport_lock:
+            self._transport_s.clear()  # a restarted source reports its new run only
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(pylsl,), name="ldns-lsl-source",
                                         daemon=True)

@@ -59,7 +59,8 @@ class ThreadedSource(ConditionSource):
             raise error
 
     def _join_worker(self) -> bool:
-        """Stop and join the worker thread; False when none was running (stop is idempotent)."""
+        """Stop and join the worker thread; True if one had been started (even if it had died
+        or does not end within 2 s), False otherwise (stop is idempotent)."""
         thread, self._thread = self._thread, None
         if thread is None:
             return False

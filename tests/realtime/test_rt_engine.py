@@ -253,11 +253,27 @@ def test_immediate_default_deadline_is_a_quarter_chunk_and_lookahead_stays_zero(
 def test_immediate_emission_stops_when_a_sink_asks():
     sink = ClosingCountSink()
     stopper = StopAfterSink(5, None)
-    engine = Engine(tuning(), zeros(), [sink, stopper], ManualClock(), emission="immediate")
+    engine = Engine(tuning(), zeros(), [sink, stopper], ManualClock(), max_chunks=50,
+                    emission="immediate")
     stopper.action = engine.stop  # from inside the loop, right after a hand-out
     engine.run()
     assert len(sink.chunks) == 5 and sink.n_close == 1
     assert [m for m, _ in sink.markers] == ["start", "stop"]
+
+
+def test_immediate_chunk_generated_while_stop_is_asked_is_still_handed_out():
+    class StopsWhileGenerating(TuningCurveGenerator):
+        def next_chunk(self, condition):
+            self.k = getattr(self, "k", 0) + 1
+            if self.k == 3:
+                engine.stop()  # the loop's own thread: only asks it to stop
+            return super().next_chunk(condition)
+
+    sink = MemorySink()
+    gen = StopsWhileGenerating(8, BIN_S, 1, np.random.default_rng(0))
+    engine = Engine(gen, zeros(), [sink], ManualClock(), max_chunks=50, emission="immediate")
+    engine.run()
+    assert [c.seq for c in sink.chunks] == [0, 1, 2]  # the third is out, no fourth
 
 
 def test_interval_jitter_covers_the_newest_chunks_only():
