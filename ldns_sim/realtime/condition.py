@@ -78,6 +78,13 @@ class ConditionSource:
         """
         return True
 
+    def set_worker_priority(self, rt_priority: int | None) -> None:
+        """Before ``start``: run the thread that waits for the input (an LSL or ZMQ receive)
+        ``SCHED_FIFO`` at ``rt_priority`` (Linux, when allowed), so a sample is taken in as it
+        arrives, not after whatever else the machine runs. The engine asks for one below its
+        own. Sources without such a thread ignore it.
+        """
+
     def __enter__(self) -> ConditionSource:
         return self.start()
 

@@ -38,10 +38,12 @@ condition-to-spikes latency (at most one bin plus ``L``).
 
 Timing aids (both on in ``ldns-sim stream``, see the stream profile's ``[engine]``):
 ``rt_priority`` runs the loop's thread ``SCHED_FIFO`` (Linux, when allowed), so its wake-ups
-preempt other processes instead of waiting out their time slices; ``freeze_gc`` moves every
-object alive at the start out of the garbage collector's reach (``gc.freeze``), so a full
-collection during the stream walks only the stream's own objects, not torch's and the
-model's hundreds of thousands (~100 ms here).
+preempt other processes instead of waiting out their time slices, and asks the condition
+source to run its input thread (an LSL or ZMQ receive) one priority below (beside a stream the
+LSL hop's p99 was 4.2 ms with that thread at normal priority, 0.7 ms at 9; docs/benchmarks.md
+2.1); ``freeze_gc`` moves every object alive at the start out of the garbage collector's
+reach (``gc.freeze``), so a full collection during the stream walks only the stream's own
+objects, not torch's and the model's hundreds of thousands (~100 ms here).
 
 ``gil_switch_s`` shortens the interval after which a thread waiting for the GIL asks the
 holder to let go (``sys.setswitchinterval``; Python's default is 5 ms): a helper thread of the
@@ -380,6 +382,8 @@ class Engine:
             self._warm_up()
             self._freeze_gc()
             self._shorten_gil_switch()
+            if self.rt_priority is not None and self.rt_priority > 1:
+                self.source.set_worker_priority(self.rt_priority - 1)  # below the loop's
             self.source.start()
             self._source_started = True
             self._wait_for_source()

@@ -70,7 +70,8 @@ class EngineProfile(_Section):
     """``[engine]``: how the real-time loop keeps time (``ldns_sim.realtime.engine``)."""
 
     rt_priority: int = Field(10, ge=0, le=99)
-    """SCHED_FIFO priority of the engine thread, 0: normal priority. Linux; needs root,
+    """SCHED_FIFO priority of the engine thread (the LSL/ZMQ condition source's input thread
+    gets one less), 0: normal priority. Linux; needs root,
     CAP_SYS_NICE or an rtprio limit (``ulimit -r``), else the stream runs at normal priority
     and says so. On a busy machine it is what keeps wake-ups on time (docs/benchmarks.md 2.2)."""
     emission: Literal["scheduled", "immediate"] = "immediate"

@@ -176,6 +176,7 @@ class LslConditionSource(ThreadedSource):
     def _run(self, pylsl) -> None:
         from pylsl.util import LostError
 
+        self._raise_worker_priority()
         n_idle_lost = 0  # pulls (each waits up to 50 ms when idle) since the last re-resolve
         while not self._stop.is_set():
             try:

@@ -7,10 +7,14 @@ Subclasses set ``self._link``, ``self._stop`` (a ``threading.Event``) and ``self
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 
 from ldns_sim.realtime.condition import ConditionReading, ConditionSource
 from ldns_sim.sources.link_state import LinkState
+
+log = logging.getLogger(__name__)
 
 
 class ThreadedSource(ConditionSource):
@@ -19,6 +23,26 @@ class ThreadedSource(ConditionSource):
     _link: LinkState
     _stop: threading.Event
     _thread: threading.Thread | None
+    _worker_rt_priority: int | None = None
+
+    def set_worker_priority(self, rt_priority: int | None) -> None:
+        self._worker_rt_priority = rt_priority
+
+    def _raise_worker_priority(self) -> None:
+        """First thing in a worker that blocks on its input (LSL, ZMQ): ``SCHED_FIFO`` at the
+        priority asked for (``set_worker_priority``), if any. Refused: a warning, and the worker
+        runs at normal priority. A polling worker (gamepad, window) must not call it."""
+        if self._worker_rt_priority is None:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._worker_rt_priority))
+        except (AttributeError, OSError) as error:
+            log.warning("%s: input thread stays at normal priority: SCHED_FIFO %d refused (%s)",
+                        getattr(self, "name", type(self).__name__), self._worker_rt_priority,
+                        error)
+            return
+        log.info("%s: input thread runs SCHED_FIFO at priority %d",
+                 getattr(self, "name", type(self).__name__), self._worker_rt_priority)
 
     def read(self, now_s: float) -> ConditionReading:
         return self._link.reading(now_s)

@@ -187,6 +187,7 @@ class ZmqConditionSource(ThreadedSource):
     def _run(self) -> None:
         import zmq
 
+        self._raise_worker_priority()
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         while not self._stop.is_set():

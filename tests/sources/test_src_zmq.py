@@ -175,3 +175,39 @@ def test_a_stop_or_ctrl_c_during_the_wait_ends_the_stream_and_stops_the_source(p
     with pytest.raises(KeyboardInterrupt):
         engine.run()
     assert engine.state == "failed" and sink.closed and source._thread is None
+
+
+def test_the_engine_runs_the_input_thread_real_time_below_itself(publisher, caplog):
+    """With the engine at SCHED_FIFO 5, the source's receive thread is asked for 4 and, where
+    the OS allows it (root, CAP_SYS_NICE, rtprio limit), runs at it; refused: a warning."""
+    import os
+
+    from ldns_sim.realtime import Engine
+    from ldns_sim.sinks.base import MemorySink
+    from ldns_sim.testing import TuningCurveGenerator
+
+    socket, endpoint = publisher
+    source = ZmqConditionSource(endpoint, clock_now=ManualClock().now)
+    seen = {}
+
+    class PolicySink(MemorySink):
+        def write_chunk(self, chunk):
+            tid = source._thread.native_id
+            seen[chunk.seq] = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+            super().write_chunk(chunk)
+
+    generator = TuningCurveGenerator(4, 0.02, 1, np.random.default_rng(0))
+    engine = Engine(generator, source, [PolicySink()], ManualClock(), max_chunks=2,
+                    rt_priority=5)
+    with caplog.at_level("INFO", logger="ldns_sim.sources.threaded"):
+        engine.run()
+    if "refused" in caplog.text:
+        assert seen[0][0] != os.SCHED_FIFO
+        assert "input thread stays at normal priority: SCHED_FIFO 4 refused" in caplog.text
+    else:
+        assert seen == {0: (os.SCHED_FIFO, 4), 1: (os.SCHED_FIFO, 4)}
+    # without a real-time engine the input thread is left alone
+    plain = ZmqConditionSource(endpoint, clock_now=ManualClock().now)
+    Engine(TuningCurveGenerator(4, 0.02, 1, np.random.default_rng(0)), plain, [MemorySink()],
+           ManualClock(), max_chunks=1).run()
+    assert plain._worker_rt_priority is None
