@@ -168,7 +168,8 @@ class Engine:
     rt_priority
         Run the loop's thread ``SCHED_FIFO`` at this priority (1-99), restored when the loop
         ends; ``None``: normal priority. Refused (no permission, not Linux): a warning, and
-        the stream runs at normal priority.
+        the stream runs at normal priority. The source is asked to run its input thread one
+        below (``ConditionSource.set_worker_priority``; 2 or more only).
     gil_switch_s
         While streaming, the GIL switch interval (``sys.setswitchinterval``) if shorter than
         the process's, restored when the last such engine ends; ``None``: left alone.
