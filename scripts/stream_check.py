@@ -168,17 +168,24 @@ def stall_events(stalls: list[dict], period_s: float) -> list[tuple[float, float
     return events
 
 
-def late_chunks_beside_stalls(work: str, cpus: list[int]) -> dict:
-    """Late chunks of the recorded session and the machine stalls the probes saw near them
-    (one probe per CPU of ``cpus``: a stall of one virtual CPU stops only what runs on it)."""
+def recorded_telemetry(work: str):
+    """The recorded session's telemetry table, with ``emitted_at_s`` on the LSL clock (the
+    recording keeps session time, 0 at the stream's start), and that start on the LSL clock."""
     from pynwb import NWBHDF5IO
 
     with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
         nwb = io.read()
         telemetry = nwb.processing["ldns_sim"]["telemetry"].to_dataframe()
-        # emitted_at is in session time; the probe's stamps are on the LSL (monotonic) clock
         t0_lsl_s = json.loads(nwb.notes)["lsl_clock_at_session_start_s"]
     telemetry["emitted_at_s"] = telemetry["emitted_at"] + t0_lsl_s
+    return telemetry, t0_lsl_s
+
+
+def late_chunks_beside_stalls(work: str, cpus: list[int]) -> dict:
+    """Late chunks of the recorded session and the machine stalls the probes saw near them
+    (one probe per CPU of ``cpus``: a stall of one virtual CPU stops only what runs on it;
+    the probes' stamps are on the LSL clock, as ``emitted_at_s``)."""
+    telemetry, _ = recorded_telemetry(work)
     t_first, t_last = telemetry["emitted_at_s"].min(), telemetry["emitted_at_s"].max()
     late = telemetry[telemetry["late"] > 0]
     per_cpu, chunks = {}, [{"seq": int(row["seq"]),
@@ -211,13 +218,8 @@ def emission_delay_s(work: str, stamps_s: np.ndarray, bin_s: float,
     telemetry: bin ``b`` ends ``(b + 1) * bin_s`` after session time 0 (the stream's start)
     and goes out with chunk ``b // bins_per_chunk``; NaN where that chunk's telemetry is
     missing."""
-    from pynwb import NWBHDF5IO
-
-    with NWBHDF5IO(f"{work}/session.nwb", "r") as io:
-        nwb = io.read()
-        telemetry = nwb.processing["ldns_sim"]["telemetry"].to_dataframe()
-        t0_lsl_s = json.loads(nwb.notes)["lsl_clock_at_session_start_s"]
-    emitted_s = dict(zip(telemetry["seq"].astype(int), telemetry["emitted_at"] + t0_lsl_s))
+    telemetry, t0_lsl_s = recorded_telemetry(work)
+    emitted_s = dict(zip(telemetry["seq"].astype(int), telemetry["emitted_at_s"]))
     bins = np.round((stamps_s - t0_lsl_s) / bin_s).astype(int) - 1
     return np.array([emitted_s.get(b // bins_per_chunk, np.nan) for b in bins]) - stamps_s
 
