@@ -1,4 +1,5 @@
-"""``ldns-sim train``: autoencoder, then diffusion, then spike history, into one bundle.
+"""``ldns-sim train``: autoencoder, then diffusion, then spike history (and, for direction
+models, the rate calibration of ``calibrate_rates``), into one bundle.
 
 Each stage writes a resumable state under ``OUT/checkpoints/``; an interrupted run started
 again with the same arguments continues from the last saved epoch of the stage it was in
@@ -29,6 +30,8 @@ from ldns_sim.data.windows import cut_windows, laid_end_to_end, make_windows, wi
 from ldns_sim.errors import DataError
 from ldns_sim.nn.autoencoder import AutoEncoder, encode_stitched
 from ldns_sim.nn.denoiser import DenoiserConfig
+from ldns_sim.threads import one_thread
+from ldns_sim.train.calibrate_rates import calibrate_rates
 from ldns_sim.train.config import DiffusionTrain, TrainConfig
 from ldns_sim.train.fit_autoencoder import fit_autoencoder
 from ldns_sim.train.fit_diffusion import fit_denoiser
@@ -55,6 +58,10 @@ def _windows(data: SpikeData, n_bins: int, stride: int):
     dir_t = None if direction is None else torch.as_tensor(direction, dtype=torch.float32)
     return counts_t, beh_t, dir_t
 
+
+CALIBRATION_STAGE = 3
+"""Stage number of the rate calibration's random stream (0 autoencoder, 1 and 2 the
+denoisers)."""
 
 LATENT_ENCODING = "stitched-v1"
 """How training latents are made (part of the diffusion stage's resume tag): each trial encoded
@@ -239,7 +246,6 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
                                      show_progress and dist.is_main)
     report |= rep
     report |= {"train_seconds_autoencoder": t_ae, "train_seconds_diffusion": t_diffusion,
-               "train_seconds_total": time.perf_counter() - t_start,
                "n_train_trials": float(train.n_trials), "n_val_trials": float(val.n_trials)}
     if not dist.is_main:
         return None
@@ -257,9 +263,29 @@ def train_model(data: SpikeData, out_dir: str | Path, cfg: TrainConfig, name: st
     bundle = ModelBundle(meta=meta, ae=ae, denoiser=denoiser, window_denoiser=window,
                          history=history, latent_mean=latent_mean, latent_std=latent_std,
                          behaviour_scale=scale)
+    metrics = dict(meta.metrics)
+    if cfg.condition in cfg.calibration.conditions:
+        t_calibration = time.perf_counter()
+        metrics |= calibrate_bundle(bundle, train, cfg)
+        metrics["train_seconds_calibration"] = time.perf_counter() - t_calibration
+    metrics["train_seconds_total"] = time.perf_counter() - t_start
+    bundle = replace(bundle, meta=meta.model_copy(update={"metrics": metrics}))
     save_bundle(bundle, out)
     log.info("saved model bundle to %s", out)
     return load_bundle(out)
+
+
+def calibrate_bundle(bundle: ModelBundle, train: SpikeData, cfg: TrainConfig
+                     ) -> dict[str, float]:
+    """Refit ``bundle``'s observation intercept in place (``calibrate_rates``, its own random
+    stream from the run's seed); returns the calibration's report for the bundle's metrics."""
+    seed = int(np.random.SeedSequence([cfg.seed, CALIBRATION_STAGE]).generate_state(1)[0])
+    with one_thread():  # many small sampling ops (ldns_sim.threads)
+        calibration = calibrate_rates(bundle, train, cfg.calibration.samples_per_trial,
+                                      cfg.calibration.iterations, seed)
+    with torch.no_grad():
+        bundle.history.bias.copy_(calibration.bias)
+    return calibration.report()
 
 
 def with_overrides(cfg: TrainConfig, **stage_overrides) -> TrainConfig:
