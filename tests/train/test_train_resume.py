@@ -78,6 +78,9 @@ def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path)
     # and it trained on trial starts, for its own number of epochs
     assert direction.meta.window_bins == _cfg().diffusion.direction_window_bins
     assert direction.meta.metrics["causal_denoiser_epochs"] == _cfg().diffusion.direction_epochs
+    # direction models are rate-calibrated (ldns_sim.train.calibrate_rates), velocity models not
+    assert "calibration_rate_rmse_hz_after" in direction.meta.metrics
+    assert not any(k.startswith("calibration_") for k in velocity.meta.metrics)
 
 
 def test_direction_models_train_on_one_window_per_trial_from_its_start(data):
