@@ -4,11 +4,13 @@ measured figures in docs/benchmarks.md).
     python scripts/build_pretrained.py tiny-synthetic
     python scripts/build_pretrained.py m1-velocity --from runs/m1-velocity [--guidance W]
         [--context-noise T]
+    python scripts/build_pretrained.py m1-direction --from runs/m1-direction
 
 ``tiny-synthetic`` trains in about a minute on synthetic cosine-tuned neurons driven by
 centre-out reach velocities; ``m1-velocity`` copies a bundle trained with
 ``ldns-sim train ../shared/data/m1_center_out_trialdata/center_out_data.mat --out runs/m1-velocity``
-(weights and config only, not the resumable training states). ``--guidance W`` records a
+(weights and config only, not the resumable training states); ``m1-direction`` likewise a
+bundle trained with ``--condition direction``. ``--guidance W`` records a
 sampling default chosen after training (on the validation trials: ``ldns-sim evaluate MODEL
 --split val --guidance W``) in place of the training config's; ``--context-noise T`` does
 the same for the streaming sampler's context noise level (``ldns-sim evaluate MODEL --split val
@@ -66,8 +68,8 @@ def copy_bundle(src: Path, out: Path, guidance: float | None = None,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=["tiny-synthetic", "m1-velocity"])
-    parser.add_argument("--from", dest="src", help="trained bundle to ship (m1-velocity)")
+    parser.add_argument("name", choices=["tiny-synthetic", "m1-velocity", "m1-direction"])
+    parser.add_argument("--from", dest="src", help="trained bundle to ship (m1-*)")
     parser.add_argument("--guidance", type=float,
                         help="default guidance weight to record (chosen on the val split)")
     parser.add_argument("--context-noise", type=int,
@@ -76,6 +78,8 @@ def main() -> None:
     out = pretrained_dir() / args.name
     if args.name == "tiny-synthetic":
         build_tiny(out)
+    elif args.src is None:
+        raise SystemExit(f"{args.name}: give --from, the trained bundle to ship")
     else:
         copy_bundle(Path(args.src), out, args.guidance, args.context_noise)
     digest = sha256_file(out / WEIGHTS_FILE)

@@ -4,7 +4,11 @@ For the ``--split`` trials of the M1 recording it prints the population rate (Hz
 neurons) of the real trials, of the autoencoder's reconstructions of them (``decode(encode)``),
 and of the model's streamed samples on the same trials' conditions (their rates, and the counts
 the observation model drew from those rates), with the per-neuron rate RMSE against the real
-trials; then the samples' counts / rates ratio over the first bins of a trial.
+trials; then the samples' counts / rates ratio over the first bins of a trial; then how much
+of the real pairwise correlations the samples keep: the slope of a line fitted through
+(real, generated) correlation coefficients of every neuron pair (per-bin counts, all bins of
+the split pooled), for the samples and for counts drawn by the observation model from the
+autoencoder's reconstructions (1: the real correlations' size).
 
     python scripts/rate_bias.py runs/m1-direction-al64 m1-velocity --split test
 """
@@ -31,6 +35,27 @@ def per_neuron_hz(trials, bin_s: float) -> np.ndarray:
     return np.concatenate([np.asarray(t, float) for t in trials]).mean(0) / bin_s
 
 
+def pair_correlations(trials) -> np.ndarray:
+    """Correlation coefficients of every neuron pair, per-bin counts of all trials pooled."""
+    counts = np.concatenate([np.asarray(t, float) for t in trials])  # (n_bins, N)
+    return np.corrcoef(counts.T)[np.triu_indices(counts.shape[1], 1)]
+
+
+def correlation_slope(generated, real_pairs: np.ndarray) -> float:
+    """Least-squares slope of generated against real pair correlations (NaN pairs dropped)."""
+    gen_pairs = pair_correlations(generated)
+    keep = np.isfinite(gen_pairs) & np.isfinite(real_pairs)
+    return float(np.polyfit(real_pairs[keep], gen_pairs[keep], 1)[0])
+
+
+@torch.no_grad()
+def reconstructed_counts(model: str, rates: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Counts drawn by the model's observation model from (n_bins, n_neurons) rates."""
+    history = load_bundle(resolve_model(model)).history
+    generator = torch.Generator().manual_seed(seed)
+    return [history.sample(torch.as_tensor(r.T[None]), generator)[0].T.numpy() for r in rates]
+
+
 @torch.no_grad()
 def reconstructed_rates(model: str, trials) -> list[np.ndarray]:
     """The autoencoder's rates (counts per bin) of each real trial, (n_bins, n_neurons)."""
@@ -54,8 +79,10 @@ def main() -> None:
     real = load_spike_data(args.data).select(args.split)
     real_hz = per_neuron_hz(real.counts, real.bin_s)
     print(f"{args.split}: {real.n_trials} real trials, population rate {real_hz.sum():.1f} Hz")
+    real_pairs = pair_correlations(real.counts)
     for model in args.models:
-        ae_hz = per_neuron_hz(reconstructed_rates(model, real.counts), real.bin_s)
+        ae_rates = reconstructed_rates(model, real.counts)
+        ae_hz = per_neuron_hz(ae_rates, real.bin_s)
         sets, _ = sample_model(model, real, 4, np.random.SeedSequence(args.seed))
         samples = sets["LDNS (streamed)"]
         count_hz = per_neuron_hz(samples.counts, real.bin_s)
@@ -71,6 +98,10 @@ def main() -> None:
         counts = np.mean([np.asarray(c[:n], float).sum(1) for c in samples.counts], axis=0)
         rates = np.mean([np.asarray(r[:n], float).sum(1) for r in samples.true_rates], axis=0)
         print(f"   samples' counts / rates, bins 1-{n}: {np.round(counts / rates, 2).tolist()}")
+        ae_counts = reconstructed_counts(model, ae_rates, args.seed)
+        print(f"   pairwise correlations, slope against the real ones: samples "
+              f"{correlation_slope(samples.counts, real_pairs):.2f}, observation model on the "
+              f"autoencoder's reconstructions {correlation_slope(ae_counts, real_pairs):.2f}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def make_source(spec: str, *, velocity_scale: float, channel_names: Sequence[str
 def _check_velocity_model(spec: str, velocity_scale: float, channel_names: tuple) -> None:
     if len(channel_names) != 2:
         raise ConfigError(f"--condition {spec!r} gives a 2-D hand velocity, but the model is "
-                          f"conditioned on {channel_names or 'nothing'}; use replay:FILE or none")
+                          f"conditioned on {channel_names or 'no per-bin behaviour'}; use "
+                          f"replay:FILE or none (a direction model takes its angle from "
+                          f"--direction)")
     if not (np.isfinite(velocity_scale) and velocity_scale > 0):
         raise ConfigError(f"--condition {spec!r}: the model's velocity_scale must be a "
                           f"positive number, got {velocity_scale}")
