@@ -133,11 +133,11 @@ class CalibrationTrain:
     conditions: tuple[str, ...] = ("direction",)
     """Models whose observation intercept is refitted after training so that their samples on
     the train trials' conditions have the train trials' per-neuron mean counts
-    (``ldns_sim.train.calibrate_rates``). M1, four direction training runs recalibrated, test
-    trials, 5 generated per real trial: population-count KL 0.016 / 0.036 / 0.014 / 0.060
-    before, 0.016 / 0.012 / 0.014 / 0.031 after (PSTH-Poisson 0.021), per-neuron rate RMSE
-    1.1-1.9 Hz before, 0.37-0.48 Hz after (docs/benchmarks.md 1.2). Velocity models are left
-    as they are (their samples' rates were within 1 % of the data)."""
+    (``ldns_sim.train.calibrate_rates``). M1 test trials, 5 generated per real trial, four
+    direction training runs without / with it: population-count KL 0.016 / 0.015, 0.036 /
+    0.013, 0.014 / 0.015, 0.060 / 0.029 (PSTH-Poisson 0.021), per-neuron rate RMSE 1.1-1.9 Hz
+    without, 0.31-0.45 Hz with (six runs; docs/benchmarks.md 1.2). Velocity models are left as
+    they are (their samples' rates were within 1 % of the data)."""
     samples_per_trial: int = 5
     iterations: int = 10
     """Newton steps at most (each one pass of the observation model over the sampled rates)."""
