@@ -3,8 +3,9 @@ without it, e.g. a direction model trained before 2026-12-05 (session 9).
 
     python scripts/calibrate_bundle.py runs/m1-direction-al64 --out runs/m1-direction-al64-cal
 
-The bundle's recorded training config gives the seed and the calibration settings of this
-package's defaults; the train split is taken from ``--data`` (the file the model was trained
+The bundle's recorded training config gives the seed (the calibration's settings are this
+package's defaults; a bundle calibrated already, or of a condition the calibration is not for,
+is refused); the train split is taken from ``--data`` (the file the model was trained
 on: its fingerprint must match). Only the observation model's intercept changes.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from ldns_sim.bundle import load_bundle, save_bundle
 from ldns_sim.data.load import load_spike_data
@@ -36,13 +37,18 @@ def main() -> None:
     if data_fingerprint(data) != bundle.meta.data_fingerprint:
         raise SystemExit(f"{args.data} is not the data {args.model} was trained on "
                          f"(fingerprints differ)")
-    cfg = replace(TrainConfig(), seed=bundle.meta.seed)
+    recorded = bundle.meta.train_config
+    if "calibration" in recorded:
+        raise SystemExit(f"{args.model} is calibrated already (its training config records it)")
+    if "seed" not in recorded:
+        raise SystemExit(f"{args.model} does not record the seed it was trained with")
+    cfg = replace(TrainConfig(), seed=int(recorded["seed"]))
+    if bundle.meta.condition not in cfg.calibration.conditions:
+        raise SystemExit(f"{args.model} is conditioned on {bundle.meta.condition!r}; the "
+                         f"calibration is for {', '.join(cfg.calibration.conditions)} models")
     report = calibrate_bundle(bundle, data.select("train"), cfg)
     metrics = dict(bundle.meta.metrics) | report
-    train_config = dict(bundle.meta.train_config) | {"calibration": {
-        "conditions": list(cfg.calibration.conditions),
-        "samples_per_trial": cfg.calibration.samples_per_trial,
-        "iterations": cfg.calibration.iterations}}
+    train_config = dict(recorded) | {"calibration": asdict(cfg.calibration)}
     save_bundle(replace(bundle, meta=bundle.meta.model_copy(
         update={"metrics": metrics, "train_config": train_config})), args.out)
 

@@ -59,10 +59,15 @@ class SpikeHistoryModel(nn.Module):
         self.register_buffer("_support", support, persistent=False)  # (K,)
         self.register_buffer("_log_factorial", torch.lgamma(support + 1), persistent=False)
 
+    def drive(self, history: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """history (..., N, H) newest first, rates (..., N) counts/bin -> the softplus's
+        argument (..., N), intercept included."""
+        return ((history * self.weights).sum(-1)
+                + self.log_rate_gain * torch.log(rates + _LOG_EPS) + self.bias)
+
     def intensity(self, history: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """history (..., N, H) newest first, rates (..., N) counts/bin -> mu (..., N)."""
-        drive = (history * self.weights).sum(-1) + self.log_rate_gain * torch.log(rates + _LOG_EPS)
-        return F.softplus(drive + self.bias)
+        return F.softplus(self.drive(history, rates))
 
     def history_drive(self, counts: torch.Tensor) -> torch.Tensor:
         """sum_k w_k^n s_{t-k}^n for every bin: counts (B, N, L) -> (B, N, L).
@@ -124,8 +129,16 @@ class SpikeHistoryModel(nn.Module):
         """Counts (..., N) drawn for intensities mu (..., N)."""
         if not self.cfg.dispersion:
             return torch.poisson(mu, generator=generator).clamp_(max=self.cfg.max_count)
+        return self.inverse_cdf_counts(mu, generator)
+
+    @torch.no_grad()
+    def inverse_cdf_counts(self, mu: torch.Tensor, generator: torch.Generator | None
+                           ) -> torch.Tensor:
+        """Counts (..., N) for intensities mu (..., N) from the model's count law, one uniform
+        per entry: for the same draws the counts never fall as mu rises (the Poisson law here
+        too, truncated at ``max_count``, unlike ``torch.poisson``)."""
         cdf = torch.softmax(self.count_log_probs(mu, self.dispersion()), dim=-1).cumsum(-1)
-        uniform = torch.rand(mu.shape + (1,), generator=generator)  # inverse-CDF draw
+        uniform = torch.rand(mu.shape + (1,), generator=generator)
         return (cdf[..., :-1] < uniform).sum(-1).to(mu.dtype)
 
     @torch.no_grad()

@@ -10,9 +10,12 @@ training run (docs/benchmarks.md 1.2). Only the intercept ``bias`` (N,) of
 ``SpikeHistoryModel`` moves, so every sampler and streaming backend uses the calibration as is.
 
 The calibration is fitted on the **train** split only: sample ``samples_per_trial`` trials on
-each train trial's condition (the default streaming sampler), keep their rates fixed, and move
-each neuron's intercept by Newton steps on log(mean count) until the counts drawn through the
-history model match the real train counts' mean.
+each train trial's condition (the default streaming sampler), keep their rates fixed, and solve
+mean count(intercept) = the real train mean, neuron by neuron. The counts are drawn by inverse
+CDF from the same uniforms at every trial intercept, so the sampled mean is a deterministic,
+non-decreasing function of it; the solver takes secant steps (a Newton step on the mean
+intensity first), falls back to the middle of the bracket when a step leaves it, and keeps
+each neuron's best intercept.
 """
 
 from __future__ import annotations
@@ -23,36 +26,42 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ldns_sim.bundle import ModelBundle
-from ldns_sim.core import SpikeData
+from ldns_sim.core import DEFAULT_STEPS, SpikeData
 from ldns_sim.simulator import SamplerSettings, sample_trials
 
 log = logging.getLogger(__name__)
 
-_LOG_EPS = 1e-8
-_MAX_STEP = 1.0  # largest intercept change per Newton step (drive units)
-_TOLERANCE = 1e-3  # |log(sampled mean / real mean)| at which every neuron is done
+_MAX_STEP = 1.0  # largest intercept change per step (units of the softplus's argument)
+_MIN_SLOPE = 0.05  # smallest d log(mean) / d intercept a step divides by
+TOLERANCE = 1e-3
+"""|log(sampled mean / real mean)| at which a neuron counts as calibrated."""
 
 
 @dataclass(frozen=True)
 class RateCalibration:
     bias: torch.Tensor  # (N,) the calibrated intercept of SpikeHistoryModel
-    shift: torch.Tensor  # (N,) calibrated minus fitted intercept
+    shift: torch.Tensor  # (N,) calibrated minus fitted intercept (softplus-argument units)
+    fit_log_error: np.ndarray  # (N,) |log(sampled / real mean count)| at ``bias``, fitting draws
     real_hz: np.ndarray  # (N,) the train trials' mean rates
     before_hz: np.ndarray  # (N,) the samples' mean count rate with the fitted intercept
     after_hz: np.ndarray  # (N,) ... with the calibrated intercept (fresh draws)
+    n_silent: int  # neurons without a spike in the train trials (left as fitted)
 
     def report(self) -> dict[str, float]:
         """Scalars for the bundle's metrics."""
+        active = self.real_hz > 0
         return {
             "calibration_population_hz_real": float(self.real_hz.sum()),
             "calibration_population_hz_before": float(self.before_hz.sum()),
             "calibration_population_hz_after": float(self.after_hz.sum()),
             "calibration_rate_rmse_hz_before": _rmse(self.before_hz, self.real_hz),
             "calibration_rate_rmse_hz_after": _rmse(self.after_hz, self.real_hz),
-            "calibration_max_abs_shift": float(self.shift.abs().max()),
+            "calibration_max_intercept_shift": float(self.shift.abs().max()),
+            "calibration_max_log_error": float(self.fit_log_error[active].max()),
+            "calibration_units_unconverged": float((self.fit_log_error[active] > TOLERANCE).sum()),
+            "calibration_units_silent": float(self.n_silent),
         }
 
 
@@ -62,10 +71,11 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 def sampled_rates(bundle: ModelBundle, train: SpikeData, samples_per_trial: int,
                   settings: SamplerSettings, seed: int, batch: int = 256
-                  ) -> list[torch.Tensor]:
-    """The model's rates on every train trial's condition, ``samples_per_trial`` each:
-    [(B, N, L)] batches of trials of similar length (trials sorted by length, each batch
-    sampled at its longest and every trial masked past its own end by ``lengths``)."""
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The model's rates (counts per bin) on every train trial's condition,
+    ``samples_per_trial`` each, as batches ``(rates (B, N, L), in_trial (B, L))`` of trials
+    of similar length: trials sorted by length, each batch sampled at its longest (the sampler
+    is causal, so a trial's bins do not depend on the padding after its end)."""
     lengths = np.array([len(c) for c in train.counts])
     order = np.repeat(np.argsort(lengths, kind="stable"), samples_per_trial)
     out = []
@@ -73,97 +83,119 @@ def sampled_rates(bundle: ModelBundle, train: SpikeData, samples_per_trial: int,
         idx = order[start:start + batch]
         n_bins = int(lengths[idx].max())
         behaviour = direction = None
-        if bundle.meta.condition == "velocity":  # hold the last sample (never seen: causal)
+        if bundle.meta.condition == "velocity":  # hold the last sample past a trial's end
             behaviour = np.stack([np.pad(np.asarray(train.behaviour[i], np.float32),
                                          ((0, n_bins - lengths[i]), (0, 0)), mode="edge")
-                                  for i in idx])
+                                  for i in idx])  # (B, L, n_behaviour)
         elif bundle.meta.condition == "direction":
             direction = np.asarray(train.direction_rad, float)[idx]
         gen = sample_trials(bundle, len(idx), n_bins, behaviour, direction, settings,
                             seed=seed + k, batch=batch)
         rates = torch.as_tensor(gen.rates).transpose(1, 2)  # (B, N, L)
-        mask = torch.as_tensor(np.arange(n_bins)[None, :] < lengths[idx][:, None])  # (B, L)
-        out.append((rates, mask))
+        in_trial = torch.as_tensor(np.arange(n_bins)[None, :] < lengths[idx][:, None])
+        out.append((rates, in_trial))
     return out
 
 
 @torch.no_grad()
 def _mean_counts(bundle: ModelBundle, batches, bias: torch.Tensor, seed: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-neuron mean count per bin of counts drawn through the history model at ``bias``,
-    and d log(mean intensity) / d bias, (N,) each; the same draws for the same ``seed``."""
+    """At intercept ``bias`` (N,): each neuron's mean count per in-trial bin of counts drawn
+    causally through the history model (from a warm history, as sampling does), and
+    d log(mean intensity) / d bias; (N,) each. The same ``seed`` gives the same uniforms."""
     history = bundle.history
     fitted = history.bias.detach().clone()
     generator = torch.Generator().manual_seed(seed)
-    total = torch.zeros(history.cfg.n_neurons, dtype=torch.float64)
-    mu_total = torch.zeros_like(total)
-    slope_total = torch.zeros_like(total)
-    n_bins = 0
+    count_sum = torch.zeros(history.cfg.n_neurons, dtype=torch.float64)
+    mu_sum = torch.zeros_like(count_sum)
+    dmu_sum = torch.zeros_like(count_sum)  # sum of d softplus / d bias = sigmoid(drive)
+    n_trial_bins = 0
+
+    def draw(buffer, rates_t):
+        drive = history.drive(buffer, rates_t)  # (B, N)
+        counts = history.inverse_cdf_counts(torch.nn.functional.softplus(drive), generator)
+        return drive, counts, torch.cat([counts.unsqueeze(-1), buffer[..., :-1]], dim=-1)
+
     try:
         history.bias.copy_(bias)
-        for rates, mask in batches:
-            buffer = history.warm_buffer(rates[..., 0], generator)
+        for rates, in_trial in batches:
+            buffer = history.initial_buffer(rates.shape[0])
+            for _ in range(history.warm_up_bins):  # at the first bin's rates, dropped
+                _, _, buffer = draw(buffer, rates[..., 0])
             for t in range(rates.shape[-1]):
-                keep = mask[:, t]
-                if not keep.any():
-                    break
-                drive = ((buffer * history.weights).sum(-1)
-                         + history.log_rate_gain * torch.log(rates[..., t] + _LOG_EPS)
-                         + history.bias)  # (B, N)
-                counts, buffer = history.sample_step(buffer, rates[..., t], generator)
-                w = keep[:, None].double()
-                total += (counts.double() * w).sum(0)
-                mu_total += (F.softplus(drive).double() * w).sum(0)
-                slope_total += (torch.sigmoid(drive).double() * w).sum(0)
-                n_bins += int(keep.sum())
+                drive, counts, buffer = draw(buffer, rates[..., t])
+                weight = in_trial[:, t, None].double()  # (B, 1)
+                count_sum += (counts.double() * weight).sum(0)
+                mu_sum += (torch.nn.functional.softplus(drive).double() * weight).sum(0)
+                dmu_sum += (torch.sigmoid(drive).double() * weight).sum(0)
+                n_trial_bins += int(in_trial[:, t].sum())
     finally:
         history.bias.copy_(fitted)
-    mean = total / n_bins
-    slope = slope_total / mu_total.clamp_min(_LOG_EPS)  # d log(sum softplus) / d bias
-    return mean.float(), slope.float()
+    return (count_sum / n_trial_bins).float(), (dmu_sum / mu_sum.clamp_min(1e-12)).float()
 
 
 def calibrate_rates(bundle: ModelBundle, train: SpikeData, samples_per_trial: int = 5,
                     n_iters: int = 10, seed: int = 0,
                     settings: SamplerSettings | None = None) -> RateCalibration:
     """Fit the observation model's intercept (module docstring). ``bundle`` is not changed."""
+    if bundle.history is None:
+        raise ValueError("this bundle has no observation model to calibrate")
     if bundle.n_neurons != train.n_neurons:
         raise ValueError(f"bundle has {bundle.n_neurons} neurons, data {train.n_neurons}")
-    settings = settings or SamplerSettings(n_steps=4)
+    if n_iters < 1 or samples_per_trial < 1:
+        raise ValueError(f"n_iters and samples_per_trial must be >= 1, got {n_iters} and "
+                         f"{samples_per_trial}")
+    settings = settings or SamplerSettings(n_steps=DEFAULT_STEPS)
     start = time.perf_counter()
-    batches = sampled_rates(bundle, train, samples_per_trial, settings, seed)
-    real = np.concatenate([np.asarray(c, float) for c in train.counts]).mean(0)  # (N,)
-    target = torch.as_tensor(real, dtype=torch.float32)
+    sample_seed, draw_seed, check_seed = (int(s.generate_state(1)[0])
+                                          for s in np.random.SeedSequence(seed).spawn(3))
+    batches = sampled_rates(bundle, train, samples_per_trial, settings, sample_seed)
+    real_hz = train.mean_rate_hz()  # (N,)
+    target = torch.as_tensor(real_hz * train.bin_s, dtype=torch.float32)  # counts per bin
+    active = target > 0  # a silent neuron keeps its fitted intercept
+    log_target = torch.log(target.clamp_min(1e-12))
     fitted = bundle.history.bias.detach().clone()
-    bias, best, best_error = fitted.clone(), fitted.clone(), torch.full_like(fitted, np.inf)
+    bias, best = fitted.clone(), fitted.clone()
+    best_error = torch.full_like(fitted, np.inf)
     low, high = torch.full_like(fitted, -np.inf), torch.full_like(fitted, np.inf)
+    previous = None  # (bias, error) of the last evaluation, for the secant
     before = None
-    draw_seed = seed + 1_000_003  # the same draws at every trial intercept (monotone in it)
     for _ in range(n_iters):
-        mean, slope = _mean_counts(bundle, batches, bias, draw_seed)
+        mean, intensity_slope = _mean_counts(bundle, batches, bias, draw_seed)
         before = mean if before is None else before
-        error = torch.log(mean + _LOG_EPS) - torch.log(target + _LOG_EPS)  # (N,)
+        error = torch.where(active, torch.log(mean.clamp_min(1e-12)) - log_target, 0.0)
         better = error.abs() < best_error
-        best, best_error = torch.where(better, bias, best), torch.where(better, error.abs(),
-                                                                        best_error)
-        if best_error.max() < _TOLERANCE:
+        best = torch.where(better, bias, best)
+        best_error = torch.where(better, error.abs(), best_error)
+        if best_error.max() < TOLERANCE:
             break
-        low, high = torch.where(error < 0, bias, low), torch.where(error >= 0, bias, high)
-        # safeguarded Newton: the step, unless it leaves the bracket; then the bracket's middle
-        proposal = bias - (error / slope.clamp_min(0.05)).clamp(-_MAX_STEP, _MAX_STEP)
+        low = torch.where(error < 0, bias, low)
+        high = torch.where(error >= 0, bias, high)
+        slope = intensity_slope
+        if previous is not None:
+            step_bias, step_error = bias - previous[0], error - previous[1]
+            moved = step_bias.abs() > 1e-9
+            secant = step_error / torch.where(moved, step_bias, 1.0)
+            slope = torch.where(moved & (secant > 0), secant, intensity_slope)
+        previous = (bias, error)
+        proposal = bias - (error / slope.clamp_min(_MIN_SLOPE)).clamp(-_MAX_STEP, _MAX_STEP)
         bracketed = torch.isfinite(low) & torch.isfinite(high)
         outside = (proposal <= low) | (proposal >= high)
-        bias = torch.where(bracketed & outside, (low + high) / 2, proposal)
-    bias = best
-    after, _ = _mean_counts(bundle, batches, bias, draw_seed + 1)  # fresh draws
-    bin_s = train.bin_s
-    out = RateCalibration(bias=bias, shift=bias - fitted, real_hz=real / bin_s,
-                          before_hz=before.numpy() / bin_s, after_hz=after.numpy() / bin_s)
+        bias = torch.where(active, torch.where(bracketed & outside, (low + high) / 2,
+                                               proposal), fitted)
+    after, _ = _mean_counts(bundle, batches, best, check_seed)  # fresh draws
+    out = RateCalibration(bias=best, shift=best - fitted, fit_log_error=best_error.numpy(),
+                          real_hz=real_hz, before_hz=before.numpy() / train.bin_s,
+                          after_hz=after.numpy() / train.bin_s,
+                          n_silent=int((~active).sum()))
     rep = out.report()
     log.info("rate calibration (%d sampled trials, %.0f s): population %.1f Hz -> %.1f Hz "
-             "(train %.1f), per-neuron rate RMSE %.2f -> %.2f Hz",
+             "(train %.1f), per-neuron rate RMSE %.2f -> %.2f Hz; %d of %d units within "
+             "%.0e of their train mean (largest |log error| %.4f)",
              sum(len(m) for _, m in batches), time.perf_counter() - start,
              rep["calibration_population_hz_before"], rep["calibration_population_hz_after"],
              rep["calibration_population_hz_real"], rep["calibration_rate_rmse_hz_before"],
-             rep["calibration_rate_rmse_hz_after"])
+             rep["calibration_rate_rmse_hz_after"],
+             int(active.sum()) - int(rep["calibration_units_unconverged"]), int(active.sum()),
+             TOLERANCE, rep["calibration_max_log_error"])
     return out

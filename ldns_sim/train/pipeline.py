@@ -82,12 +82,17 @@ def _latent_windows(trial_latents: list[np.ndarray], n_bins: int, stride: int) -
                            ).transpose(1, 2)
 
 
+def stage_seed(seed: int, stage: int) -> int:
+    """The seed of a training stage's random stream, from the run's seed and the stage's
+    number (a non-negative int64)."""
+    return int(np.random.SeedSequence([seed, stage]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def stage_generator(seed: int, stage: int) -> torch.Generator:
-    """Each training stage draws from its own stream, derived from the run's seed and the
-    stage's number: a stage resumed from its finished checkpoint leaves the next stage's
-    random numbers as they are in an uninterrupted run."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, stage])
-                                             .generate_state(1, np.uint64)[0] >> 1))
+    """Each training stage draws from its own stream (``stage_seed``): a stage resumed from
+    its finished checkpoint leaves the next stage's random numbers as they are in an
+    uninterrupted run."""
+    return torch.Generator().manual_seed(stage_seed(seed, stage))
 
 
 def diffusion_recipe(cfg: TrainConfig, train: SpikeData, val: SpikeData) -> DiffusionTrain:
@@ -279,7 +284,7 @@ def calibrate_bundle(bundle: ModelBundle, train: SpikeData, cfg: TrainConfig
                      ) -> dict[str, float]:
     """Refit ``bundle``'s observation intercept in place (``calibrate_rates``, its own random
     stream from the run's seed); returns the calibration's report for the bundle's metrics."""
-    seed = int(np.random.SeedSequence([cfg.seed, CALIBRATION_STAGE]).generate_state(1)[0])
+    seed = stage_seed(cfg.seed, CALIBRATION_STAGE)
     with one_thread():  # many small sampling ops (ldns_sim.threads)
         calibration = calibrate_rates(bundle, train, cfg.calibration.samples_per_trial,
                                       cfg.calibration.iterations, seed)

@@ -107,3 +107,24 @@ def test_the_streaming_backends_warm_the_history_with_the_same_draws():
         ref.step(rates[0].numpy(), generator)
     assert model.warm_up_bins == 8
     assert np.array_equal(buffer[0].numpy(), ref.buffer)
+
+
+@pytest.mark.parametrize("dispersion", [False, True])
+def test_inverse_cdf_counts_never_fall_as_the_intensity_rises(dispersion):
+    """The rate calibration relies on it: the same uniforms give counts that are a
+    non-decreasing function of the intensity (torch.poisson's draws are not)."""
+    model = SpikeHistoryModel(SpikeHistoryConfig(n_neurons=50, n_history=2, max_count=20,
+                                                 dispersion=dispersion))
+    if dispersion:
+        with torch.no_grad():
+            model.log_dispersion.copy_(torch.linspace(-0.5, 1.5, 50))
+    mu = torch.rand(400, 50) * 3
+    low = model.inverse_cdf_counts(mu, torch.Generator().manual_seed(0))
+    high = model.inverse_cdf_counts(mu * 1.05, torch.Generator().manual_seed(0))
+    assert (high >= low).all() and (high > low).any()
+    # and the law is right: the mean of the draws is the law's mean
+    draws = model.inverse_cdf_counts(torch.full((20000, 50), 2.0),
+                                     torch.Generator().manual_seed(1))
+    law = torch.softmax(model.count_log_probs(torch.full((1, 50), 2.0), model.dispersion()), -1)
+    expected = (law * torch.arange(21.0)).sum(-1)[0]  # (50,)
+    assert torch.allclose(draws.mean(0), expected, rtol=0.05)

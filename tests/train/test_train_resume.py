@@ -26,7 +26,8 @@ def data():
 
 def _weights(bundle):
     return {**{f"ae.{k}": v for k, v in bundle.ae.state_dict().items()},
-            **{f"den.{k}": v for k, v in bundle.denoiser.state_dict().items()}}
+            **{f"den.{k}": v for k, v in bundle.denoiser.state_dict().items()},
+            **{f"hist.{k}": v for k, v in bundle.history.state_dict().items()}}
 
 
 def test_resumed_from_the_autoencoder_checkpoint_equals_an_uninterrupted_run(data, tmp_path):
@@ -79,8 +80,17 @@ def test_recorded_context_noise_follows_how_the_windows_were_cut(data, tmp_path)
     assert direction.meta.window_bins == _cfg().diffusion.direction_window_bins
     assert direction.meta.metrics["causal_denoiser_epochs"] == _cfg().diffusion.direction_epochs
     # direction models are rate-calibrated (ldns_sim.train.calibrate_rates), velocity models not
-    assert "calibration_rate_rmse_hz_after" in direction.meta.metrics
     assert not any(k.startswith("calibration_") for k in velocity.meta.metrics)
+    assert direction.meta.metrics["calibration_units_unconverged"] == 0
+    # the saved intercept is the calibrated one: calibrating the saved bundle again (same seed,
+    # same sampled rates and draws) finds every unit at its train mean and moves nothing
+    from ldns_sim.train.pipeline import calibrate_bundle
+
+    saved_bias = direction.history.bias.detach().clone()
+    again = calibrate_bundle(direction, data.select("train"),
+                             replace(_cfg(), condition="direction"))
+    assert again["calibration_max_intercept_shift"] == 0.0
+    assert torch.equal(direction.history.bias, saved_bias)
 
 
 def test_direction_models_train_on_one_window_per_trial_from_its_start(data):
