@@ -8,7 +8,8 @@ trials; then the samples' counts / rates ratio over the first bins of a trial; t
 of the real pairwise correlations the samples keep: the slope of a line fitted through
 (real, generated) correlation coefficients of every neuron pair (per-bin counts, all bins of
 the split pooled), for the samples and for counts drawn by the observation model from the
-autoencoder's reconstructions (1: the real correlations' size).
+autoencoder's reconstructions (1: the real correlations' size); then the unit whose Fano factor
+(pooled bins) is furthest from the real one's, with its history weights' sum.
 
     python scripts/rate_bias.py runs/m1-direction-al64 m1-velocity --split test
 """
@@ -39,6 +40,12 @@ def pair_correlations(trials) -> np.ndarray:
     """Correlation coefficients of every neuron pair, per-bin counts of all trials pooled."""
     counts = np.concatenate([np.asarray(t, float) for t in trials])  # (n_bins, N)
     return np.corrcoef(counts.T)[np.triu_indices(counts.shape[1], 1)]
+
+
+def fano_factors(trials) -> np.ndarray:
+    """(n_neurons,) variance / mean of the per-bin counts, all trials pooled."""
+    counts = np.concatenate([np.asarray(t, float) for t in trials])  # (n_bins, N)
+    return counts.var(0) / np.maximum(counts.mean(0), 1e-12)
 
 
 def correlation_slope(generated, real_pairs: np.ndarray) -> float:
@@ -102,6 +109,12 @@ def main() -> None:
         print(f"   pairwise correlations, slope against the real ones: samples "
               f"{correlation_slope(samples.counts, real_pairs):.2f}, observation model on the "
               f"autoencoder's reconstructions {correlation_slope(ae_counts, real_pairs):.2f}")
+        real_fano, gen_fano = fano_factors(real.counts), fano_factors(samples.counts)
+        unit = int(np.argmax(np.abs(gen_fano - real_fano)))
+        weights = load_bundle(resolve_model(model)).history.weights[unit].sum().item()
+        print(f"   furthest Fano factor: unit {unit} ({real_hz[unit]:.2f} Hz real, history "
+              f"weights summing to {weights:.2f}): {gen_fano[unit]:.2f} against "
+              f"{real_fano[unit]:.2f} real")
 
 
 if __name__ == "__main__":

@@ -135,9 +135,10 @@ class CalibrationTrain:
     the train trials' conditions have the train trials' per-neuron mean counts
     (``ldns_sim.train.calibrate_rates``). M1 test trials, 5 generated per real trial, four
     direction training runs without / with it: population-count KL 0.016 / 0.015, 0.036 /
-    0.013, 0.014 / 0.015, 0.060 / 0.029 (PSTH-Poisson 0.021), per-neuron rate RMSE 1.1-1.9 Hz
-    without, 0.31-0.45 Hz with (six runs; docs/benchmarks.md 1.2). Velocity models are left as
-    they are (their samples' rates were within 1 % of the data)."""
+    0.012, 0.014 / 0.015, 0.060 / 0.029 (PSTH-Poisson 0.021), per-neuron rate RMSE 1.1-1.9 Hz
+    without, 0.30-0.46 Hz with (six runs; docs/benchmarks.md 1.2). Velocity models are left as
+    they are (not tried with it; their samples' population rate was within 1 % of the
+    data's)."""
     samples_per_trial: int = 5
     iterations: int = 10
     """Newton steps at most (each one pass of the observation model over the sampled rates)."""
