@@ -38,14 +38,15 @@ def main() -> None:
         raise SystemExit(f"{args.data} is not the data {args.model} was trained on "
                          f"(fingerprints differ)")
     recorded = bundle.meta.train_config
+    conditions = TrainConfig().calibration.conditions
+    if bundle.meta.condition not in conditions:
+        raise SystemExit(f"{args.model} is conditioned on {bundle.meta.condition!r}; the "
+                         f"calibration is for {', '.join(conditions)} models")
     if "calibration" in recorded:
         raise SystemExit(f"{args.model} is calibrated already (its training config records it)")
     if "seed" not in recorded:
         raise SystemExit(f"{args.model} does not record the seed it was trained with")
     cfg = replace(TrainConfig(), seed=int(recorded["seed"]))
-    if bundle.meta.condition not in cfg.calibration.conditions:
-        raise SystemExit(f"{args.model} is conditioned on {bundle.meta.condition!r}; the "
-                         f"calibration is for {', '.join(cfg.calibration.conditions)} models")
     report = calibrate_bundle(bundle, data.select("train"), cfg)
     metrics = dict(bundle.meta.metrics) | report
     train_config = dict(recorded) | {"calibration": asdict(cfg.calibration)}
