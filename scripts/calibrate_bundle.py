@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="where to write the calibrated bundle")
     parser.add_argument("--data", default=DATA, help="the recording the model was trained on")
     parser.add_argument("--adapter", help="dataset adapter name or TOML file")
+    parser.add_argument("--any-condition", action="store_true",
+                        help="also calibrate a model of a condition training leaves alone "
+                             "(velocity: an experiment, docs/design.md item 11)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     bundle = load_bundle(resolve_model(args.model))
@@ -39,7 +42,7 @@ def main() -> None:
                          f"(fingerprints differ)")
     recorded = bundle.meta.train_config
     conditions = TrainConfig().calibration.conditions
-    if bundle.meta.condition not in conditions:
+    if bundle.meta.condition not in conditions and not args.any_condition:
         raise SystemExit(f"{args.model} is conditioned on {bundle.meta.condition!r}; the "
                          f"calibration is for {', '.join(conditions)} models")
     if "calibration" in recorded:

@@ -137,8 +137,9 @@ class CalibrationTrain:
     direction training runs without / with it: population-count KL 0.016 / 0.015, 0.036 /
     0.012, 0.014 / 0.015, 0.060 / 0.029 (PSTH-Poisson 0.021), per-neuron rate RMSE 1.1-1.9 Hz
     without, 0.30-0.46 Hz with (six runs; docs/benchmarks.md 1.2). Velocity models are left as
-    they are (not tried with it; their samples' population rate was within 1 % of the
-    data's)."""
+    they are for now (their samples' population rate was within 1 % of the data's;
+    calibrated by hand, ``m1-velocity`` was the same or better on every val statistic, not
+    yet measured on test)."""
     samples_per_trial: int = 5
     iterations: int = 10
     """Newton steps at most (each one pass of the observation model over the sampled rates)."""
