@@ -99,6 +99,7 @@ from ldns_sim.errors import ConfigError
 from ldns_sim.realtime._guarded_source import GuardedSource
 from ldns_sim.realtime.clock import Clock
 from ldns_sim.realtime.condition import ConditionSource
+from ldns_sim.realtime.priority import raise_to_fifo
 from ldns_sim.realtime.stats import EmissionLog, EngineStats
 from ldns_sim.sinks.base import Sink
 
@@ -477,17 +478,10 @@ class Engine:
         """
         if self.rt_priority is None:
             return
-        try:
-            old = (os.sched_getscheduler(0), os.sched_getparam(0))
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-        except (AttributeError, OSError) as error:
-            logger.warning("engine thread stays at normal priority: SCHED_FIFO %d refused (%s); "
-                           "allow it with CAP_SYS_NICE or an rtprio limit (ulimit -r)",
-                           self.rt_priority, error)
-            return
-        self._old_policy = old
-        self.rt_granted = True
-        logger.info("engine thread runs SCHED_FIFO at priority %d", self.rt_priority)
+        old = raise_to_fifo(self.rt_priority, "engine thread", logger)
+        if old is not None:
+            self._old_policy = old
+            self.rt_granted = True
 
     def _pin_cpu(self) -> None:
         """Run this (the loop's) thread on ``cpu`` only, if asked and possible."""

@@ -8,10 +8,10 @@ Subclasses set ``self._link``, ``self._stop`` (a ``threading.Event``) and ``self
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from ldns_sim.realtime.condition import ConditionReading, ConditionSource
+from ldns_sim.realtime.priority import raise_to_fifo
 from ldns_sim.sources.link_state import LinkState
 
 log = logging.getLogger(__name__)
@@ -32,17 +32,9 @@ class ThreadedSource(ConditionSource):
         """First thing in a worker that blocks on its input (LSL, ZMQ): ``SCHED_FIFO`` at the
         priority asked for (``set_worker_priority``), if any. Refused: a warning, and the worker
         runs at normal priority. A polling worker (gamepad, window) must not call it."""
-        if self._worker_rt_priority is None:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._worker_rt_priority))
-        except (AttributeError, OSError) as error:
-            log.warning("%s: input thread stays at normal priority: SCHED_FIFO %d refused (%s)",
-                        getattr(self, "name", type(self).__name__), self._worker_rt_priority,
-                        error)
-            return
-        log.info("%s: input thread runs SCHED_FIFO at priority %d",
-                 getattr(self, "name", type(self).__name__), self._worker_rt_priority)
+        if self._worker_rt_priority is not None:
+            raise_to_fifo(self._worker_rt_priority,
+                          f"{getattr(self, 'name', type(self).__name__)}: input thread", log)
 
     def read(self, now_s: float) -> ConditionReading:
         return self._link.reading(now_s)
