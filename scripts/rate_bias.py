@@ -56,17 +56,15 @@ def correlation_slope(generated, real_pairs: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def reconstructed_counts(model: str, rates: list[np.ndarray], seed: int) -> list[np.ndarray]:
-    """Counts drawn by the model's observation model from (n_bins, n_neurons) rates."""
-    history = load_bundle(resolve_model(model)).history
+def reconstructed_counts(history, rates: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Counts drawn by an observation model from (n_bins, n_neurons) rates."""
     generator = torch.Generator().manual_seed(seed)
     return [history.sample(torch.as_tensor(r.T[None]), generator)[0].T.numpy() for r in rates]
 
 
 @torch.no_grad()
-def reconstructed_rates(model: str, trials) -> list[np.ndarray]:
-    """The autoencoder's rates (counts per bin) of each real trial, (n_bins, n_neurons)."""
-    ae = load_bundle(resolve_model(model)).ae
+def reconstructed_rates(ae, trials) -> list[np.ndarray]:
+    """An autoencoder's rates (counts per bin) of each real trial, (n_bins, n_neurons)."""
     out = []
     for counts in trials:
         x = torch.as_tensor(np.asarray(counts, np.float32).T)  # (N, L)
@@ -86,9 +84,10 @@ def main() -> None:
     real = load_spike_data(args.data).select(args.split)
     real_hz = per_neuron_hz(real.counts, real.bin_s)
     print(f"{args.split}: {real.n_trials} real trials, population rate {real_hz.sum():.1f} Hz")
-    real_pairs = pair_correlations(real.counts)
+    real_pairs, real_fano = pair_correlations(real.counts), fano_factors(real.counts)
     for model in args.models:
-        ae_rates = reconstructed_rates(model, real.counts)
+        bundle = load_bundle(resolve_model(model))
+        ae_rates = reconstructed_rates(bundle.ae, real.counts)
         ae_hz = per_neuron_hz(ae_rates, real.bin_s)
         sets, _ = sample_model(model, real, 4, np.random.SeedSequence(args.seed))
         samples = sets["LDNS (streamed)"]
@@ -105,13 +104,13 @@ def main() -> None:
         counts = np.mean([np.asarray(c[:n], float).sum(1) for c in samples.counts], axis=0)
         rates = np.mean([np.asarray(r[:n], float).sum(1) for r in samples.true_rates], axis=0)
         print(f"   samples' counts / rates, bins 1-{n}: {np.round(counts / rates, 2).tolist()}")
-        ae_counts = reconstructed_counts(model, ae_rates, args.seed)
+        ae_counts = reconstructed_counts(bundle.history, ae_rates, args.seed)
         print(f"   pairwise correlations, slope against the real ones: samples "
               f"{correlation_slope(samples.counts, real_pairs):.2f}, observation model on the "
               f"autoencoder's reconstructions {correlation_slope(ae_counts, real_pairs):.2f}")
-        real_fano, gen_fano = fano_factors(real.counts), fano_factors(samples.counts)
+        gen_fano = fano_factors(samples.counts)
         unit = int(np.argmax(np.abs(gen_fano - real_fano)))
-        weights = load_bundle(resolve_model(model)).history.weights[unit].sum().item()
+        weights = bundle.history.weights[unit].sum().item()
         print(f"   furthest Fano factor: unit {unit} ({real_hz[unit]:.2f} Hz real, history "
               f"weights summing to {weights:.2f}): {gen_fano[unit]:.2f} against "
               f"{real_fano[unit]:.2f} real")
