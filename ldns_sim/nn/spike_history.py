@@ -146,7 +146,12 @@ class SpikeHistoryModel(nn.Module):
                     generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One bin: buffer (B, N, H), rates (B, N) -> (counts (B, N), new buffer)."""
         counts = self.sample_counts(self.intensity(buffer, rates), generator)
-        return counts, torch.cat([counts.unsqueeze(-1), buffer[..., :-1]], dim=-1)
+        return counts, self.shift_in(buffer, counts)
+
+    @staticmethod
+    def shift_in(buffer: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """The history after a bin: buffer (B, N, H) newest first, counts (B, N) -> (B, N, H)."""
+        return torch.cat([counts.unsqueeze(-1), buffer[..., :-1]], dim=-1)
 
     @torch.no_grad()
     def sample(self, rates: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -114,7 +114,7 @@ def _mean_counts(bundle: ModelBundle, batches, bias: torch.Tensor, seed: int
     def draw(buffer, rates_t):
         drive = history.drive(buffer, rates_t)  # (B, N)
         counts = history.inverse_cdf_counts(torch.nn.functional.softplus(drive), generator)
-        return drive, counts, torch.cat([counts.unsqueeze(-1), buffer[..., :-1]], dim=-1)
+        return drive, counts, history.shift_in(buffer, counts)
 
     try:
         history.bias.copy_(bias)
